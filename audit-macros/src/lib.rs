@@ -1,0 +1,23 @@
+//! Procedural macros of the audit toolkit. Use them through `audit-runtime`, which re-exports
+//! them and holds everything the generated code calls.
+//!
+//! Each macro is parsed (`attr.rs`), modelled (`ast.rs`), checked (`valid.rs`) and expanded
+//! (`expand.rs`); errors carry the span of the offending token and the item is still emitted so
+//! that one mistake gives one error.
+
+mod audited;
+mod log_event;
+
+use proc_macro::TokenStream;
+
+/// Declares a typed log event; see `audit_runtime::event`.
+#[proc_macro_attribute]
+pub fn log_event(args: TokenStream, input: TokenStream) -> TokenStream {
+    log_event::expand(args.into(), input.into()).into()
+}
+
+/// Field-level change tracking; see `audit_runtime::Audited`.
+#[proc_macro_derive(Audited, attributes(audited))]
+pub fn derive_audited(input: TokenStream) -> TokenStream {
+    audited::derive(input.into()).into()
+}
