@@ -13,7 +13,16 @@ use serde_json::Value;
 /// Runs the probe with only the given logging variables set.
 fn probe(vars: &[(&str, &str)], args: &[&str]) -> Output {
     let mut command = Command::new(env!("CARGO_BIN_EXE_log-probe"));
-    for name in ["LOG_LEVEL", "LOG_FORMAT", "CONSOLE_LOG_LEVEL", "LOGFILE", "LOGFILE_LOG_LEVEL", "LOG_ERRORS", "LOG_SOURCE", "NO_COLOR"] {
+    for name in [
+        "LOG_LEVEL",
+        "LOG_FORMAT",
+        "CONSOLE_LOG_LEVEL",
+        "LOGFILE",
+        "LOGFILE_LOG_LEVEL",
+        "LOG_ERRORS",
+        "LOG_SOURCE",
+        "NO_COLOR",
+    ] {
         command.env_remove(name);
     }
     command.envs(vars.iter().copied()).args(args);
@@ -120,7 +129,7 @@ fn log_source_and_console_format() {
     assert_eq!(lines.len(), 4, "{out}");
     assert!(!out.contains('\u{1b}'), "no colours when stdout is not a terminal");
     assert!(lines[0].contains(" info     probe_info object_id=17 request_id=7f0c1d2e [log_probe]"), "{out}");
-    assert!(lines[2].contains("exception=upstream timed out"), "{out}");
+    assert!(lines[2].contains("exception=\"upstream timed out\""), "{out}");
 }
 
 fn probe_error(vars: &[(&str, &str)]) -> String {

@@ -34,17 +34,29 @@ pub(crate) fn escape_into(out: &mut Vec<u8>, s: &str) {
     let bytes = s.as_bytes();
     let mut start = 0;
     let mut i = 0;
-    while i < bytes.len() {
-        let b = bytes[i];
+    loop {
+        // Skip eight plain bytes at a time; most values have nothing to escape.
+        while let Some(chunk) = bytes.get(i..i + 8) {
+            if chunk_needs_attention(u64::from_le_bytes(chunk.try_into().unwrap_or([0; 8]))) {
+                break;
+            }
+            i += 8;
+        }
+        // The last few bytes, padded with a plain byte, in one test too.
+        let rest = bytes.len() - i;
+        if rest > 0 && rest < 8 {
+            let mut padded = [b'a'; 8];
+            padded[..rest].copy_from_slice(&bytes[i..]);
+            if !chunk_needs_attention(u64::from_le_bytes(padded)) {
+                break;
+            }
+        }
+        let Some(&b) = bytes.get(i) else { break };
         if NEEDS_ESCAPE[b as usize] {
             out.extend_from_slice(&bytes[start..i]);
             push_escaped_byte(out, b);
             start = i + 1;
-        } else if b == 0xE2
-            && i + 2 < bytes.len()
-            && bytes[i + 1] == 0x80
-            && (bytes[i + 2] == 0xA8 || bytes[i + 2] == 0xA9)
-        {
+        } else if b == 0xE2 && bytes.get(i + 1) == Some(&0x80) && matches!(bytes.get(i + 2), Some(0xA8 | 0xA9)) {
             out.extend_from_slice(&bytes[start..i]);
             out.extend_from_slice(if bytes[i + 2] == 0xA8 { b"\\u2028" } else { b"\\u2029" });
             i += 3;
@@ -54,6 +66,32 @@ pub(crate) fn escape_into(out: &mut Vec<u8>, s: &str) {
         i += 1;
     }
     out.extend_from_slice(&bytes[start..]);
+}
+
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGHS: u64 = 0x8080_8080_8080_8080;
+
+/// Whether any byte of `chunk` is below `n` (exact for `n <= 128`).
+#[inline(always)]
+const fn has_byte_below(chunk: u64, n: u8) -> bool {
+    chunk.wrapping_sub(ONES * n as u64) & !chunk & HIGHS != 0
+}
+
+/// Whether any byte of `chunk` equals `b`.
+#[inline(always)]
+const fn has_byte(chunk: u64, b: u8) -> bool {
+    let x = chunk ^ (ONES * b as u64);
+    x.wrapping_sub(ONES) & !x & HIGHS != 0
+}
+
+/// Whether a chunk holds a byte to escape, or 0xE2 (which may start U+2028 or U+2029).
+#[inline(always)]
+const fn chunk_needs_attention(chunk: u64) -> bool {
+    has_byte_below(chunk, 0x20)
+        | has_byte(chunk, b'"')
+        | has_byte(chunk, b'\\')
+        | has_byte(chunk, 0x7f)
+        | has_byte(chunk, 0xE2)
 }
 
 #[cold]
@@ -90,7 +128,32 @@ impl fmt::Write for EscapingWriter<'_> {
     }
 }
 
-/// A `fmt::Write` that appends text unescaped (for the console format and scratch buffers).
+/// Appends `s` for a person's terminal: control bytes (which could move the cursor or recolour
+/// the screen) are shown escaped; quotes and backslashes are left as they are.
+pub(crate) fn escape_controls_into(out: &mut Vec<u8>, s: &str) {
+    let bytes = s.as_bytes();
+    let mut start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        if b < 0x20 || b == 0x7f {
+            out.extend_from_slice(&bytes[start..i]);
+            push_escaped_byte(out, b);
+            start = i + 1;
+        }
+    }
+    out.extend_from_slice(&bytes[start..]);
+}
+
+/// A `fmt::Write` that escapes control bytes only, for the console format.
+pub(crate) struct ControlEscapingWriter<'a>(pub(crate) &'a mut Vec<u8>);
+
+impl fmt::Write for ControlEscapingWriter<'_> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        escape_controls_into(self.0, s);
+        Ok(())
+    }
+}
+
+/// A `fmt::Write` that appends text unescaped (for scratch buffers).
 pub(crate) struct RawWriter<'a>(pub(crate) &'a mut Vec<u8>);
 
 impl fmt::Write for RawWriter<'_> {
@@ -234,6 +297,20 @@ mod tests {
         assert_eq!(escaped("a\"b\\c\n\t\r\u{0}\u{1b}\u{7f}"), r#""a\"b\\c\n\t\r\u0000\u001b\u007f""#);
         assert_eq!(escaped("line\u{2028}sep\u{2029}"), r#""line\u2028sep\u2029""#);
         assert_eq!(escaped("héllo ✓"), "\"héllo ✓\"");
+        // Escapes found at every offset of the eight-byte scan, and in long plain runs.
+        for offset in 0..20 {
+            let plain = "p".repeat(offset);
+            assert_eq!(escaped(&format!("{plain}\n{plain}")), format!("\"{plain}\\n{plain}\""));
+            assert_eq!(escaped(&format!("{plain}\u{2028}")), format!("\"{plain}\\u2028\""));
+            assert_eq!(escaped(&format!("{plain}\u{e200}x")), format!("\"{plain}\u{e200}x\""));
+        }
+    }
+
+    #[test]
+    fn console_text_escapes_control_bytes_only() {
+        let mut out = Vec::new();
+        escape_controls_into(&mut out, "say \"hi\" \\ \u{1b}[31mred\nnext");
+        assert_eq!(std::str::from_utf8(&out).unwrap(), "say \"hi\" \\ \\u001b[31mred\\nnext");
     }
 
     #[test]

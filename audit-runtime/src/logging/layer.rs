@@ -13,7 +13,7 @@ use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::layer::{Context, Layer};
 use tracing_subscriber::registry::LookupSpan;
 
-use super::format::{self, EscapingWriter, RawWriter};
+use super::format::{self, ControlEscapingWriter, EscapingWriter, RawWriter};
 use super::json_value;
 
 /// Keys the layer writes itself. A user field of the same name is written as `field.<name>`
@@ -157,21 +157,31 @@ fn push_debug_value(out: &mut Vec<u8>, value: &dyn fmt::Debug) {
     });
 }
 
-/// Writes an error and its `source()` chain as one JSON string, in the layout Rust users know
-/// from `anyhow`: the message, then `Caused by:` and one numbered line per source.
+/// An error and its `source()` chain, in the layout Rust users know from `anyhow`: the message,
+/// then `Caused by:` and one numbered line per source.
+pub(crate) struct ErrorChain<'a>(pub(crate) &'a (dyn Error + 'static));
+
+impl fmt::Display for ErrorChain<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut source = self.0.source();
+        if source.is_some() {
+            f.write_str("\n\nCaused by:")?;
+        }
+        let mut index = 0;
+        while let Some(cause) = source {
+            write!(f, "\n    {index}: {cause}")?;
+            index += 1;
+            source = cause.source();
+        }
+        Ok(())
+    }
+}
+
+/// Writes an error and its chain as one JSON string.
 fn push_error_chain(out: &mut Vec<u8>, error: &(dyn Error + 'static)) {
     out.push(b'"');
-    let _ = write!(EscapingWriter(out), "{error}");
-    let mut source = error.source();
-    if source.is_some() {
-        format::escape_into(out, "\n\nCaused by:");
-    }
-    let mut index = 0;
-    while let Some(cause) = source {
-        let _ = write!(EscapingWriter(out), "\n    {index}: {cause}");
-        index += 1;
-        source = cause.source();
-    }
+    let _ = write!(EscapingWriter(out), "{}", ErrorChain(error));
     out.push(b'"');
 }
 
@@ -347,7 +357,8 @@ impl Visit for EventVisitor<'_> {
         self.field(field.name(), |out, _| format::push_bool(out, value));
     }
     fn record_str(&mut self, field: &Field, value: &str) {
-        if self.name_field(field, |out| format::escape_into(out, value)) {
+        let format = self.format;
+        if self.name_field(field, |out| push_text(out, format, value)) {
             return;
         }
         if field.name() == LEVEL_KEY && value == CRITICAL {
@@ -361,27 +372,36 @@ impl Visit for EventVisitor<'_> {
         let key = if ERROR_FIELDS.contains(&field.name()) { EXCEPTION_KEY } else { field.name() };
         self.field(key, |out, format| match format {
             LineFormat::Json => push_error_chain(out, value),
-            LineFormat::Console { .. } => {
-                let mut json = Vec::new();
-                push_error_chain(&mut json, value);
-                // The escaped text without its quotes keeps the console line on one row.
-                out.extend_from_slice(&json[1..json.len() - 1]);
-            }
+            LineFormat::Console { .. } => push_string_value(out, format, &ErrorChain(value).to_string()),
         });
     }
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        if self.name_field(field, |out| {
-            let _ = write!(EscapingWriter(out), "{value:?}");
-        }) {
+        let format = self.format;
+        if self.name_field(field, |out| write_debug_text(out, format, value)) {
             return;
         }
         self.field(field.name(), |out, format| match format {
             LineFormat::Json => push_debug_value(out, value),
-            LineFormat::Console { .. } => {
-                let _ = write!(EscapingWriter(out), "{value:?}");
-            }
+            LineFormat::Console { .. } => write_debug_text(out, format, value),
         });
     }
+}
+
+/// Text of a name or message, escaped for the line's format.
+#[inline]
+fn push_text(out: &mut Vec<u8>, format: LineFormat, text: &str) {
+    match format {
+        LineFormat::Json => format::escape_into(out, text),
+        LineFormat::Console { .. } => format::escape_controls_into(out, text),
+    }
+}
+
+/// A `Debug` value's text, escaped for the line's format.
+fn write_debug_text(out: &mut Vec<u8>, format: LineFormat, value: &dyn fmt::Debug) {
+    let _ = match format {
+        LineFormat::Json => write!(EscapingWriter(out), "{value:?}"),
+        LineFormat::Console { .. } => write!(ControlEscapingWriter(out), "{value:?}"),
+    };
 }
 
 /// A string value: quoted in JSON; in the console, shown bare unless it would be ambiguous.
@@ -393,7 +413,7 @@ fn push_string_value(out: &mut Vec<u8>, format: LineFormat, value: &str) {
             if value.is_empty() || value.contains([' ', '=', '"']) {
                 format::push_str(out, value);
             } else {
-                format::escape_into(out, value);
+                format::escape_controls_into(out, value);
             }
         }
     }
