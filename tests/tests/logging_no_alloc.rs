@@ -1,0 +1,63 @@
+//! An enabled event through our JSON layer allocates nothing once the per-thread buffers have
+//! grown: the line is built in a reused buffer and written with one call.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use audit_runtime::logging::JsonLayer;
+use tracing_subscriber::prelude::*;
+
+struct CountingAllocator;
+
+static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
+
+unsafe impl GlobalAlloc for CountingAllocator {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: CountingAllocator = CountingAllocator;
+
+fn emit(i: u64) {
+    tracing::info!(
+        object_uuid = "1734afac-4c63-4b8c-9e1a-9f1f1b2c3d4e",
+        token_identifier = "app \"frontend\"\n",
+        objecttype_version = i,
+        record_index = -17i64,
+        published = true,
+        "object_created"
+    );
+}
+
+#[test]
+fn an_enabled_event_does_not_allocate_after_warm_up() {
+    // The counter counts: an allocation of our own is seen.
+    let before = ALLOCATIONS.load(Ordering::Relaxed);
+    drop(std::hint::black_box(vec![0u8; 64]));
+    assert!(ALLOCATIONS.load(Ordering::Relaxed) > before);
+
+    let subscriber = tracing_subscriber::registry().with(JsonLayer::new(std::io::sink));
+    tracing::subscriber::with_default(subscriber, || {
+        let request = tracing::info_span!("request", request_id = "2f9e9a5b", user_id = 42);
+        let _entered = request.enter();
+        for i in 0..10 {
+            emit(i);
+        }
+        let before = ALLOCATIONS.load(Ordering::Relaxed);
+        for i in 0..1000 {
+            emit(i);
+        }
+        let allocations = ALLOCATIONS.load(Ordering::Relaxed) - before;
+        assert_eq!(allocations, 0, "1000 events inside a span allocated {allocations} times");
+    });
+}
