@@ -61,8 +61,10 @@ fn keys_come_in_the_seeds_order() {
         tracing::info!(id = 1, naam = "test", "product_created");
     });
     let text = capture.text();
-    let order = ["\"id\"", "\"naam\"", "\"event\"", "\"request_id\"", "\"timestamp\"", "\"logger\"", "\"level\"", "\"source\""];
-    let positions: Vec<usize> = order.iter().map(|key| text.find(key).unwrap_or_else(|| panic!("{key} missing"))).collect();
+    let order =
+        ["\"id\"", "\"naam\"", "\"event\"", "\"request_id\"", "\"timestamp\"", "\"logger\"", "\"level\"", "\"source\""];
+    let positions: Vec<usize> =
+        order.iter().map(|key| text.find(key).unwrap_or_else(|| panic!("{key} missing"))).collect();
     assert!(positions.windows(2).all(|w| w[0] < w[1]), "keys out of order: {text}");
 }
 
@@ -273,7 +275,10 @@ fn the_console_format_is_one_readable_line_and_colours_only_when_asked() {
         assert_eq!(text.lines().count(), 1, "{text}");
         assert_eq!(text.contains('\u{1b}'), ansi, "colours present iff asked: {text:?}");
         let plain = strip_ansi(&text);
-        assert!(plain.contains(" warning  object_stale object_id=17 note=\"two words\" request_id=2f9e [logging_schema]"), "{plain}");
+        assert!(
+            plain.contains(" warning  object_stale object_id=17 note=\"two words\" request_id=2f9e [logging_schema]"),
+            "{plain}"
+        );
         assert_eq!(plain.find('T'), Some(10), "starts with the timestamp: {plain}");
     }
 }
