@@ -7,6 +7,7 @@
 
 mod audited;
 mod log_event;
+mod trace_span;
 
 use proc_macro::TokenStream;
 
@@ -20,4 +21,10 @@ pub fn log_event(args: TokenStream, input: TokenStream) -> TokenStream {
 #[proc_macro_derive(Audited, attributes(audited))]
 pub fn derive_audited(input: TokenStream) -> TokenStream {
     audited::derive(input.into()).into()
+}
+
+/// Wraps a function (sync or async) in a `tracing` span; see `audit_runtime::trace`.
+#[proc_macro_attribute]
+pub fn trace_span(args: TokenStream, input: TokenStream) -> TokenStream {
+    trace_span::expand(args.into(), input.into()).into()
 }

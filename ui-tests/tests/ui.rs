@@ -14,3 +14,10 @@ fn audited() {
     t.compile_fail("ui/fail/audited-*.rs");
     t.pass("ui/pass/audited-*.rs");
 }
+
+#[test]
+fn trace_span() {
+    let t = trybuild::TestCases::new();
+    t.compile_fail("ui/fail/span-*.rs");
+    t.pass("ui/pass/span-*.rs");
+}

@@ -1,0 +1,1 @@
+//! Spans: `#[trace_span]` and the scope form. (Being written: issue #6.)
