@@ -1,0 +1,845 @@
+//! The audit store: entries, revisions and view counts in SQLite (embedded, the default) or
+//! PostgreSQL (shared by many replicas), append-only and hash-chained.
+//!
+//! [`AuditStore`] reads (history, versions, verify, view counts); [`Auditor`] writes, in batches,
+//! from a background thread, spooling to a local file while the database is away.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), audit_runtime::store::StoreError> {
+//! use audit_runtime::store::AuditStore;
+//! let store = AuditStore::connect("sqlite://audit.db").await?;
+//! for stored in store.history("observation", "17").await? {
+//!     println!("{} {} {}", stored.seq, stored.entry.action, stored.entry.message);
+//! }
+//! assert!(store.verify().await?.is_intact());
+//! # Ok(()) }
+//! ```
+
+mod auditor;
+mod chain;
+mod schema;
+mod spool;
+mod url;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::de::DeserializeOwned;
+use sqlx::any::AnyPoolOptions;
+use sqlx::{AnyConnection, AnyPool, Row};
+use time::{Date, OffsetDateTime};
+
+use crate::audit::{Actor, AuditEntry, Audited};
+
+pub use auditor::{Auditor, AuditorBuilder, AuditorStats, Revision};
+pub use chain::{BrokenEntry, Tampering};
+pub use url::Backend;
+
+use chain::{ChainWalker, EntryRow, actor_columns, actor_from_columns, from_unix_micros, storable, unix_micros};
+use url::DatabaseUrl;
+
+/// What can go wrong with the store. Messages name the input (URLs without their password)
+/// and what to do.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The URL cannot be used.
+    #[error("invalid database URL {url:?}: {reason}")]
+    InvalidUrl {
+        /// The URL, password hidden.
+        url: String,
+        /// What is wrong and what is accepted.
+        reason: String,
+    },
+    /// The URL names a backend this build does not include.
+    #[error("this build has no {backend} support: enable the `{feature}` feature of audit-runtime")]
+    BackendNotBuilt {
+        /// `SQLite` or `PostgreSQL`.
+        backend: &'static str,
+        /// The Cargo feature that adds it.
+        feature: &'static str,
+    },
+    /// The database could not be reached.
+    #[error("cannot connect to {url}: {source}")]
+    Connect {
+        /// The URL, password hidden.
+        url: String,
+        /// The driver's error.
+        #[source]
+        source: sqlx::Error,
+    },
+    /// The database was created by a newer version of the toolkit.
+    #[error(
+        "the audit schema in this database is version {found}, newer than this build understands (up to {supported}): \
+         upgrade audit-runtime"
+    )]
+    NewerSchema {
+        /// The version found.
+        found: i64,
+        /// The newest this build knows.
+        supported: i64,
+    },
+    /// A statement failed.
+    #[error("{context}: {source}")]
+    Database {
+        /// What the store was doing.
+        context: &'static str,
+        /// The driver's error.
+        #[source]
+        source: sqlx::Error,
+    },
+    /// Stored data that does not have the shape the store writes.
+    #[error("the audit store holds unexpected data: {what}")]
+    Corrupt {
+        /// What was found.
+        what: String,
+    },
+    /// A value could not be turned into JSON.
+    #[error("cannot serialize an audit record: {0}")]
+    Serialize(#[source] serde_json::Error),
+    /// A version cannot be restored as the current type.
+    #[error(
+        "version {version_id} of {object_type} {object_id} cannot be restored as the current type: {reason} \
+         (the snapshot has the fields {fields:?}; give fields added since #[serde(default)])"
+    )]
+    Revert {
+        /// The version asked for.
+        version_id: i64,
+        /// Its object type.
+        object_type: String,
+        /// Its object id.
+        object_id: String,
+        /// The fields the snapshot was taken with.
+        fields: Vec<String>,
+        /// serde's message, naming the field.
+        reason: String,
+    },
+    /// Nothing with that id.
+    #[error("{what} does not exist")]
+    NotFound {
+        /// What was looked for.
+        what: String,
+    },
+    /// Purging would remove entries that do not verify.
+    #[error("refusing to purge: the chain is broken at entry {}: {}", .0.seq, .0.tampering)]
+    BrokenChain(BrokenEntry),
+    /// The local spool file could not be written or read.
+    #[error("audit spool {path}: {source}")]
+    Spool {
+        /// The spool file.
+        path: String,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Records could be written neither to the database nor to the spool.
+    #[error("audit records are not durable: the database refused them and the spool could not take them: {reason}")]
+    NotDurable {
+        /// The spool's error.
+        reason: String,
+    },
+    /// The auditor's writer thread is gone (it was shut down).
+    #[error("the auditor has been shut down")]
+    WriterStopped,
+}
+
+/// Wraps a driver error with what the store was doing.
+pub(crate) fn db_error(context: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
+    move |source| StoreError::Database { context, source }
+}
+
+/// One stored entry: its place in the chain, the entry, and its hash.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct StoredEntry {
+    /// Position in the hash chain (1 for the first entry ever written).
+    pub seq: i64,
+    /// The entry.
+    #[serde(flatten)]
+    pub entry: AuditEntry,
+    /// SHA-256 (hex) over the entry and the previous entry's hash.
+    pub hash: String,
+}
+
+/// A filter over entries, newest first; page with [`before`](Self::before).
+///
+/// ```
+/// use audit_runtime::store::EntryQuery;
+/// let page = EntryQuery::new().object("observation", "17").limit(50);
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct EntryQuery {
+    object_type: Option<String>,
+    object_id: Option<String>,
+    actor: Option<Actor>,
+    since: Option<OffsetDateTime>,
+    until: Option<OffsetDateTime>,
+    before_seq: Option<i64>,
+    limit: Option<u32>,
+}
+
+impl EntryQuery {
+    /// Every entry.
+    pub fn new() -> Self {
+        Self::default()
+    }
+    /// Entries of one object.
+    pub fn object(mut self, object_type: &str, object_id: &str) -> Self {
+        self.object_type = Some(object_type.to_owned());
+        self.object_id = Some(object_id.to_owned());
+        self
+    }
+    /// Entries of one object type.
+    pub fn object_type(mut self, object_type: &str) -> Self {
+        self.object_type = Some(object_type.to_owned());
+        self
+    }
+    /// Entries made by one actor.
+    pub fn actor(mut self, actor: &Actor) -> Self {
+        self.actor = Some(actor.clone());
+        self
+    }
+    /// Entries at or after `time`.
+    pub fn since(mut self, time: OffsetDateTime) -> Self {
+        self.since = Some(time);
+        self
+    }
+    /// Entries before `time`.
+    pub fn until(mut self, time: OffsetDateTime) -> Self {
+        self.until = Some(time);
+        self
+    }
+    /// Entries older than the entry `seq` (the `seq` of the last entry of the previous page).
+    pub fn before(mut self, seq: i64) -> Self {
+        self.before_seq = Some(seq);
+        self
+    }
+    /// At most `limit` entries.
+    pub fn limit(mut self, limit: u32) -> Self {
+        self.limit = Some(limit);
+        self
+    }
+}
+
+/// The result of [`AuditStore::verify`].
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct VerifyReport {
+    /// Entries checked.
+    pub checked: u64,
+    /// The first entry that does not verify, if any.
+    pub first_broken: Option<BrokenEntry>,
+    /// The purge checkpoint the check started from (`seq`), if entries were purged.
+    pub checkpoint: Option<i64>,
+}
+
+impl VerifyReport {
+    /// Whether every entry verified.
+    pub fn is_intact(&self) -> bool {
+        self.first_broken.is_none()
+    }
+}
+
+/// The result of [`AuditStore::purge_before`].
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct PurgeReport {
+    /// Entries removed.
+    pub removed: u64,
+    /// The `seq` of the checkpoint left in their place (the last removed entry).
+    pub checkpoint: Option<i64>,
+}
+
+/// A snapshot of an object, as a revision recorded it.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct Version<T> {
+    /// What [`AuditStore::revert`] takes.
+    pub id: i64,
+    /// The revision it belongs to.
+    pub revision_id: i64,
+    /// The object as it was.
+    pub object: T,
+    /// Who made the revision.
+    pub user: Option<Actor>,
+    /// The revision's comment.
+    pub comment: Option<String>,
+    /// When the revision was committed.
+    pub created_at: OffsetDateTime,
+}
+
+/// Views of one object, from the anonymous analytics entries.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct ViewCount {
+    /// The object's id.
+    pub object_id: String,
+    /// Views counted.
+    pub views: u64,
+}
+
+/// A day from a date or a time, for [`AuditStore::view_counts`].
+pub trait IntoDay {
+    /// The UTC day.
+    fn into_day(self) -> Date;
+}
+impl IntoDay for Date {
+    fn into_day(self) -> Date {
+        self
+    }
+}
+impl IntoDay for OffsetDateTime {
+    fn into_day(self) -> Date {
+        self.to_offset(time::UtcOffset::UTC).date()
+    }
+}
+
+/// Connections to the audit database. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct AuditStore {
+    inner: Arc<StoreInner>,
+}
+
+#[derive(Debug)]
+struct StoreInner {
+    pool: AnyPool,
+    url: DatabaseUrl,
+}
+
+const ENTRY_COLUMNS: &str = "seq, time_us, actor_kind, actor_id, action, object_type, object_id, object_repr, \
+                             message, changes, request_id, prev_hash, hash";
+
+/// Rows per multi-row `INSERT`: 13 columns each stays far below SQLite's 32 766 parameters.
+const INSERT_CHUNK: usize = 500;
+
+impl AuditStore {
+    /// Connects to `sqlite://path` (the file is created) or `postgres://...`, and applies the
+    /// embedded migrations.
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        let url = DatabaseUrl::parse(url)?;
+        let pool = open_pool(&url, 8, Duration::from_secs(10)).await?;
+        let mut conn = pool.acquire().await.map_err(|source| StoreError::Connect { url: url.shown.clone(), source })?;
+        schema::migrate(&mut conn, url.backend).await?;
+        drop(conn);
+        Ok(AuditStore { inner: Arc::new(StoreInner { pool, url }) })
+    }
+
+    /// Which database this is.
+    pub fn backend(&self) -> Backend {
+        self.inner.url.backend
+    }
+
+    /// The URL, with any password hidden.
+    pub fn url(&self) -> &str {
+        &self.inner.url.shown
+    }
+
+    pub(crate) fn database_url(&self) -> &DatabaseUrl {
+        &self.inner.url
+    }
+
+    /// The actions and changes of one object, newest first.
+    pub async fn history(&self, object_type: &str, object_id: &str) -> Result<Vec<StoredEntry>, StoreError> {
+        self.entries(&EntryQuery::new().object(object_type, object_id)).await
+    }
+
+    /// Entries matching `query`, newest first.
+    pub async fn entries(&self, query: &EntryQuery) -> Result<Vec<StoredEntry>, StoreError> {
+        let mut sql = format!("SELECT {ENTRY_COLUMNS} FROM audit_entries WHERE 1 = 1");
+        let mut texts: Vec<String> = Vec::new();
+        let mut numbers: Vec<i64> = Vec::new();
+        // Texts bind first ($1..), numbers after them; placeholders are numbered accordingly.
+        let mut text_clauses = Vec::new();
+        if let Some(t) = &query.object_type {
+            texts.push(t.clone());
+            text_clauses.push("object_type");
+        }
+        if let Some(id) = &query.object_id {
+            texts.push(id.clone());
+            text_clauses.push("object_id");
+        }
+        if let Some(actor) = &query.actor {
+            let (kind, id) = actor_columns(actor);
+            texts.push(kind.to_owned());
+            text_clauses.push("actor_kind");
+            texts.push(id.to_owned());
+            text_clauses.push("actor_id");
+        }
+        for (i, column) in text_clauses.iter().enumerate() {
+            sql.push_str(&format!(" AND {column} = ${}", i + 1));
+        }
+        let mut number_clauses = Vec::new();
+        if let Some(since) = query.since {
+            numbers.push(unix_micros(since));
+            number_clauses.push("time_us >=");
+        }
+        if let Some(until) = query.until {
+            numbers.push(unix_micros(until));
+            number_clauses.push("time_us <");
+        }
+        if let Some(seq) = query.before_seq {
+            numbers.push(seq);
+            number_clauses.push("seq <");
+        }
+        for (i, clause) in number_clauses.iter().enumerate() {
+            sql.push_str(&format!(" AND {clause} ${}", texts.len() + i + 1));
+        }
+        sql.push_str(" ORDER BY seq DESC");
+        if let Some(limit) = query.limit {
+            sql.push_str(&format!(" LIMIT {limit}"));
+        }
+        let mut statement = sqlx::query(&sql);
+        for text in texts {
+            statement = statement.bind(text);
+        }
+        for number in numbers {
+            statement = statement.bind(number);
+        }
+        let rows = statement.fetch_all(&self.inner.pool).await.map_err(db_error("reading audit entries"))?;
+        rows.iter()
+            .map(|row| {
+                let row = entry_row(row)?;
+                Ok(StoredEntry { seq: row.seq, entry: row.to_entry()?, hash: row.hash })
+            })
+            .collect()
+    }
+
+    /// Number of entries stored (after any purge).
+    pub async fn entry_count(&self) -> Result<u64, StoreError> {
+        let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM audit_entries")
+            .fetch_one(&self.inner.pool)
+            .await
+            .map_err(db_error("counting audit entries"))?;
+        Ok(count as u64)
+    }
+
+    /// Checks the hash chain from the oldest entry (or the last purge checkpoint) to the newest.
+    pub async fn verify(&self) -> Result<VerifyReport, StoreError> {
+        self.verify_with_progress(|_| {}).await
+    }
+
+    /// [`verify`](Self::verify), calling `progress` with the number of entries checked so far
+    /// after each page (for a progress bar).
+    pub async fn verify_with_progress(&self, mut progress: impl FnMut(u64)) -> Result<VerifyReport, StoreError> {
+        let checkpoint = self.last_checkpoint().await?;
+        let mut walker = ChainWalker::new(checkpoint.clone());
+        let mut after = checkpoint.as_ref().map_or(0, |(seq, _)| *seq);
+        let sql = format!("SELECT {ENTRY_COLUMNS} FROM audit_entries WHERE seq > $1 ORDER BY seq LIMIT 5000");
+        loop {
+            let rows = sqlx::query(&sql)
+                .bind(after)
+                .fetch_all(&self.inner.pool)
+                .await
+                .map_err(db_error("reading audit entries to verify"))?;
+            if rows.is_empty() {
+                break;
+            }
+            for row in &rows {
+                let row = entry_row(row)?;
+                after = row.seq;
+                if let Some(broken) = walker.check(&row, checkpoint.is_some()) {
+                    return Ok(VerifyReport {
+                        checked: walker.checked,
+                        first_broken: Some(broken),
+                        checkpoint: checkpoint.map(|c| c.0),
+                    });
+                }
+            }
+            progress(walker.checked);
+        }
+        Ok(VerifyReport { checked: walker.checked, first_broken: None, checkpoint: checkpoint.map(|c| c.0) })
+    }
+
+    async fn last_checkpoint(&self) -> Result<Option<(i64, String)>, StoreError> {
+        let row = sqlx::query("SELECT seq, hash FROM audit_checkpoints ORDER BY seq DESC LIMIT 1")
+            .fetch_optional(&self.inner.pool)
+            .await
+            .map_err(db_error("reading the purge checkpoint"))?;
+        row.map(|row| Ok((get(&row, "seq")?, get(&row, "hash")?))).transpose()
+    }
+
+    /// Removes the entries older than `time` (the oldest ones, up to the first entry at or after
+    /// `time`) and leaves a checkpoint, so [`verify`](Self::verify) still holds for the rest.
+    /// Refuses when the entries to remove do not verify: purging must not hide tampering.
+    pub async fn purge_before(&self, time: OffsetDateTime) -> Result<PurgeReport, StoreError> {
+        let report = self.verify().await?;
+        let cutoff = unix_micros(time);
+        let mut conn = self.inner.pool.acquire().await.map_err(db_error("connecting to purge"))?;
+        let backend = self.backend();
+        begin_exclusive(&mut conn, backend).await?;
+        let result = purge(&mut conn, backend, cutoff, &report).await;
+        finish(&mut conn, result, "purging old audit entries").await
+    }
+
+    /// The snapshots of one object, newest first.
+    pub async fn versions<T: Audited + DeserializeOwned>(
+        &self,
+        object_id: &str,
+    ) -> Result<Vec<Version<T>>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT v.id, v.revision_id, v.object_type, v.object_id, v.fields, v.snapshot, r.created_us, \
+             r.actor_kind, r.actor_id, r.comment \
+             FROM audit_versions v JOIN audit_revisions r ON r.id = v.revision_id \
+             WHERE v.object_type = $1 AND v.object_id = $2 ORDER BY v.id DESC",
+        )
+        .bind(T::object_type())
+        .bind(object_id)
+        .fetch_all(&self.inner.pool)
+        .await
+        .map_err(db_error("reading versions"))?;
+        rows.iter().map(version_from_row).collect()
+    }
+
+    /// The object as the version `version_id` recorded it.
+    pub async fn revert<T: Audited + DeserializeOwned>(&self, version_id: i64) -> Result<T, StoreError> {
+        let row = sqlx::query(
+            "SELECT v.id, v.revision_id, v.object_type, v.object_id, v.fields, v.snapshot, r.created_us, \
+             r.actor_kind, r.actor_id, r.comment \
+             FROM audit_versions v JOIN audit_revisions r ON r.id = v.revision_id WHERE v.id = $1",
+        )
+        .bind(version_id)
+        .fetch_optional(&self.inner.pool)
+        .await
+        .map_err(db_error("reading a version"))?
+        .ok_or_else(|| StoreError::NotFound { what: format!("version {version_id}") })?;
+        let object_type: String = get(&row, "object_type")?;
+        if object_type != T::object_type() {
+            return Err(StoreError::NotFound {
+                what: format!("version {version_id} of a {} (it is a version of a {object_type})", T::object_type()),
+            });
+        }
+        Ok(version_from_row::<T>(&row)?.object)
+    }
+
+    /// Views per object of `object_type` since `since` (a `time::Date` or an `OffsetDateTime`),
+    /// most viewed first.
+    pub async fn view_counts(&self, object_type: &str, since: impl IntoDay) -> Result<Vec<ViewCount>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT object_id, CAST(SUM(count) AS BIGINT) AS views FROM audit_views \
+             WHERE object_type = $1 AND day >= $2 GROUP BY object_id ORDER BY views DESC, object_id",
+        )
+        .bind(object_type)
+        .bind(day_text(since.into_day()))
+        .fetch_all(&self.inner.pool)
+        .await
+        .map_err(db_error("reading view counts"))?;
+        rows.iter()
+            .map(|row| Ok(ViewCount { object_id: get(row, "object_id")?, views: get::<i64>(row, "views")? as u64 }))
+            .collect()
+    }
+}
+
+/// A connection pool for `url`, with SQLite set up for a shared, durable audit file.
+pub(crate) async fn open_pool(url: &DatabaseUrl, max: u32, acquire: Duration) -> Result<AnyPool, StoreError> {
+    sqlx::any::install_default_drivers();
+    let backend = url.backend;
+    AnyPoolOptions::new()
+        .max_connections(max)
+        .acquire_timeout(acquire)
+        .after_connect(move |conn, _meta| {
+            Box::pin(async move {
+                if backend == Backend::Sqlite {
+                    // WAL lets readers work beside the writer; FULL makes each commit durable;
+                    // the busy timeout lets several processes share the file.
+                    use sqlx::Executor as _;
+                    conn.execute(
+                        "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 10000; \
+                         PRAGMA foreign_keys = ON;",
+                    )
+                    .await?;
+                }
+                Ok(())
+            })
+        })
+        .connect(&url.connect)
+        .await
+        .map_err(|source| StoreError::Connect { url: url.shown.clone(), source })
+}
+
+/// Starts a transaction that holds the chain's write lock: `BEGIN IMMEDIATE` on SQLite, an
+/// advisory lock on PostgreSQL (so replicas append one batch at a time; readers never wait).
+pub(crate) async fn begin_exclusive(conn: &mut AnyConnection, backend: Backend) -> Result<(), StoreError> {
+    let sql = match backend {
+        Backend::Sqlite => "BEGIN IMMEDIATE".to_owned(),
+        Backend::Postgres => format!("BEGIN; SELECT pg_advisory_xact_lock({})", schema::ADVISORY_LOCK_KEY),
+    };
+    sqlx::raw_sql(&sql).execute(&mut *conn).await.map_err(db_error("starting a write transaction"))?;
+    Ok(())
+}
+
+/// Commits when `result` is Ok, rolls back otherwise.
+pub(crate) async fn finish<T>(
+    conn: &mut AnyConnection,
+    result: Result<T, StoreError>,
+    context: &'static str,
+) -> Result<T, StoreError> {
+    match result {
+        Ok(value) => {
+            sqlx::raw_sql("COMMIT").execute(&mut *conn).await.map_err(db_error(context))?;
+            Ok(value)
+        }
+        Err(error) => {
+            if let Err(rollback) = sqlx::raw_sql("ROLLBACK").execute(&mut *conn).await {
+                tracing::warn!(error = &rollback as &dyn std::error::Error, "audit.rollback_failed");
+            }
+            Err(error)
+        }
+    }
+}
+
+async fn purge(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    cutoff: i64,
+    report: &VerifyReport,
+) -> Result<PurgeReport, StoreError> {
+    // The chain is cut at a prefix: up to the entry before the first one at or after `time`.
+    let first_kept: Option<i64> = sqlx::query_scalar("SELECT MIN(seq) FROM audit_entries WHERE time_us >= $1")
+        .bind(cutoff)
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(db_error("finding entries to purge"))?;
+    let last: Option<i64> = sqlx::query_scalar("SELECT MAX(seq) FROM audit_entries")
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(db_error("finding entries to purge"))?;
+    let Some(cut) = first_kept.map(|seq| seq - 1).or(last) else {
+        return Ok(PurgeReport { removed: 0, checkpoint: None });
+    };
+    if let Some(broken) = &report.first_broken {
+        if broken.seq <= cut + 1 {
+            return Err(StoreError::BrokenChain(broken.clone()));
+        }
+    }
+    let hash: Option<String> = sqlx::query_scalar("SELECT hash FROM audit_entries WHERE seq = $1")
+        .bind(cut)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(db_error("reading the checkpoint entry"))?;
+    let Some(hash) = hash else {
+        return Ok(PurgeReport { removed: 0, checkpoint: None });
+    };
+    let open_gate = match backend {
+        Backend::Sqlite => "UPDATE audit_purge_gate SET purging = 1 WHERE id = 1",
+        Backend::Postgres => "SET LOCAL audit.purging = 'on'",
+    };
+    sqlx::raw_sql(open_gate).execute(&mut *conn).await.map_err(db_error("opening the purge gate"))?;
+    let removed = sqlx::query("DELETE FROM audit_entries WHERE seq <= $1")
+        .bind(cut)
+        .execute(&mut *conn)
+        .await
+        .map_err(db_error("removing old entries"))?
+        .rows_affected();
+    let close_gate = match backend {
+        Backend::Sqlite => "UPDATE audit_purge_gate SET purging = 0 WHERE id = 1",
+        Backend::Postgres => "SET LOCAL audit.purging = 'off'",
+    };
+    sqlx::raw_sql(close_gate).execute(&mut *conn).await.map_err(db_error("closing the purge gate"))?;
+    sqlx::query("INSERT INTO audit_checkpoints (seq, hash, removed, created_us) VALUES ($1, $2, $3, $4)")
+        .bind(cut)
+        .bind(hash)
+        .bind(removed as i64)
+        .bind(unix_micros(OffsetDateTime::now_utc()))
+        .execute(&mut *conn)
+        .await
+        .map_err(db_error("writing the purge checkpoint"))?;
+    tracing::info!(removed, checkpoint = cut, "audit.purged");
+    Ok(PurgeReport { removed, checkpoint: Some(cut) })
+}
+
+/// Appends entries at the end of the chain, inside the caller's exclusive transaction.
+pub(crate) async fn append_entries(conn: &mut AnyConnection, rows: &mut [EntryRow]) -> Result<(), StoreError> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let last = sqlx::query("SELECT seq, hash FROM audit_entries ORDER BY seq DESC LIMIT 1")
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(db_error("reading the end of the chain"))?;
+    let (mut seq, mut prev) = match last {
+        Some(row) => (get::<i64>(&row, "seq")?, get::<String>(&row, "hash")?),
+        None => {
+            let checkpoint = sqlx::query("SELECT seq, hash FROM audit_checkpoints ORDER BY seq DESC LIMIT 1")
+                .fetch_optional(&mut *conn)
+                .await
+                .map_err(db_error("reading the purge checkpoint"))?;
+            match checkpoint {
+                Some(row) => (get(&row, "seq")?, get(&row, "hash")?),
+                None => (0, chain::GENESIS.to_owned()),
+            }
+        }
+    };
+    for row in rows.iter_mut() {
+        seq += 1;
+        row.chain_after(seq, &prev);
+        prev.clone_from(&row.hash);
+    }
+    for chunk in rows.chunks(INSERT_CHUNK) {
+        let mut sql = format!("INSERT INTO audit_entries ({ENTRY_COLUMNS}) VALUES ");
+        for i in 0..chunk.len() {
+            if i > 0 {
+                sql.push(',');
+            }
+            let base = i * 13;
+            sql.push('(');
+            for column in 1..=13 {
+                if column > 1 {
+                    sql.push(',');
+                }
+                sql.push('$');
+                sql.push_str(&(base + column).to_string());
+            }
+            sql.push(')');
+        }
+        let mut statement = sqlx::query(&sql);
+        for row in chunk {
+            statement = statement
+                .bind(row.seq)
+                .bind(row.time_us)
+                .bind(row.actor_kind.as_str())
+                .bind(row.actor_id.as_str())
+                .bind(row.action.as_str())
+                .bind(row.object_type.as_str())
+                .bind(row.object_id.as_str())
+                .bind(row.object_repr.as_str())
+                .bind(row.message.as_str())
+                .bind(row.changes.as_str())
+                .bind(row.request_id.as_deref())
+                .bind(row.prev_hash.as_str())
+                .bind(row.hash.as_str());
+        }
+        statement.execute(&mut *conn).await.map_err(db_error("writing audit entries"))?;
+    }
+    Ok(())
+}
+
+/// A revision to write: who, why, and the snapshots.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub(crate) struct RevisionRecord {
+    pub(crate) created_us: i64,
+    pub(crate) user: Option<Actor>,
+    pub(crate) comment: Option<String>,
+    pub(crate) request_id: Option<String>,
+    pub(crate) versions: Vec<VersionRecord>,
+}
+
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub(crate) struct VersionRecord {
+    pub(crate) object_type: String,
+    pub(crate) object_id: String,
+    pub(crate) object_repr: String,
+    pub(crate) snapshot: serde_json::Value,
+}
+
+pub(crate) async fn append_revision(conn: &mut AnyConnection, revision: &RevisionRecord) -> Result<i64, StoreError> {
+    let (kind, id) = match &revision.user {
+        Some(actor) => {
+            let (kind, id) = actor_columns(actor);
+            (Some(kind), Some(storable(id)))
+        }
+        None => (None, None),
+    };
+    let revision_id: i64 = sqlx::query_scalar(
+        "INSERT INTO audit_revisions (created_us, actor_kind, actor_id, comment, request_id) \
+         VALUES ($1, $2, $3, $4, $5) RETURNING id",
+    )
+    .bind(revision.created_us)
+    .bind(kind)
+    .bind(id)
+    .bind(revision.comment.as_deref().map(storable))
+    .bind(revision.request_id.as_deref().map(storable))
+    .fetch_one(&mut *conn)
+    .await
+    .map_err(db_error("writing a revision"))?;
+    for version in &revision.versions {
+        let fields: Vec<&str> = match &version.snapshot {
+            serde_json::Value::Object(map) => map.keys().map(String::as_str).collect(),
+            _ => Vec::new(),
+        };
+        sqlx::query(
+            "INSERT INTO audit_versions (revision_id, object_type, object_id, object_repr, fields, snapshot) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(revision_id)
+        .bind(storable(&version.object_type))
+        .bind(storable(&version.object_id))
+        .bind(storable(&version.object_repr))
+        .bind(serde_json::to_string(&fields).map_err(StoreError::Serialize)?)
+        .bind(serde_json::to_string(&version.snapshot).map_err(StoreError::Serialize)?)
+        .execute(&mut *conn)
+        .await
+        .map_err(db_error("writing a version"))?;
+    }
+    Ok(revision_id)
+}
+
+/// Adds views to the per-day counters.
+pub(crate) async fn add_views(
+    conn: &mut AnyConnection,
+    views: &std::collections::BTreeMap<(String, String, String), i64>,
+) -> Result<(), StoreError> {
+    for ((object_type, object_id, day), count) in views {
+        sqlx::query(
+            "INSERT INTO audit_views (object_type, object_id, day, count) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (object_type, object_id, day) DO UPDATE SET count = audit_views.count + excluded.count",
+        )
+        .bind(storable(object_type))
+        .bind(storable(object_id))
+        .bind(day.as_str())
+        .bind(*count)
+        .execute(&mut *conn)
+        .await
+        .map_err(db_error("counting views"))?;
+    }
+    Ok(())
+}
+
+pub(crate) fn day_text(day: Date) -> String {
+    format!("{:04}-{:02}-{:02}", day.year(), u8::from(day.month()), day.day())
+}
+
+fn get<'r, T>(row: &'r sqlx::any::AnyRow, column: &str) -> Result<T, StoreError>
+where
+    T: sqlx::Decode<'r, sqlx::Any> + sqlx::Type<sqlx::Any>,
+{
+    row.try_get(column).map_err(db_error("reading a column"))
+}
+
+fn entry_row(row: &sqlx::any::AnyRow) -> Result<EntryRow, StoreError> {
+    Ok(EntryRow {
+        seq: get(row, "seq")?,
+        time_us: get(row, "time_us")?,
+        actor_kind: get(row, "actor_kind")?,
+        actor_id: get(row, "actor_id")?,
+        action: get(row, "action")?,
+        object_type: get(row, "object_type")?,
+        object_id: get(row, "object_id")?,
+        object_repr: get(row, "object_repr")?,
+        message: get(row, "message")?,
+        changes: get(row, "changes")?,
+        request_id: get(row, "request_id")?,
+        prev_hash: get(row, "prev_hash")?,
+        hash: get(row, "hash")?,
+    })
+}
+
+fn version_from_row<T: DeserializeOwned>(row: &sqlx::any::AnyRow) -> Result<Version<T>, StoreError> {
+    let id: i64 = get(row, "id")?;
+    let snapshot: String = get(row, "snapshot")?;
+    let fields: String = get(row, "fields")?;
+    let object_type: String = get(row, "object_type")?;
+    let object_id: String = get(row, "object_id")?;
+    let snapshot: serde_json::Value = serde_json::from_str(&snapshot)
+        .map_err(|e| StoreError::Corrupt { what: format!("version {id}: snapshot is not JSON: {e}") })?;
+    let object = serde_json::from_value::<T>(snapshot).map_err(|e| StoreError::Revert {
+        version_id: id,
+        object_type: object_type.clone(),
+        object_id: object_id.clone(),
+        fields: serde_json::from_str(&fields).unwrap_or_default(),
+        reason: e.to_string(),
+    })?;
+    let kind: Option<String> = get(row, "actor_kind")?;
+    Ok(Version {
+        id,
+        revision_id: get(row, "revision_id")?,
+        object,
+        user: actor_from_columns(kind.as_deref(), get(row, "actor_id")?),
+        comment: get(row, "comment")?,
+        created_at: from_unix_micros(get(row, "created_us")?),
+    })
+}

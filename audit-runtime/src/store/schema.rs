@@ -1,0 +1,210 @@
+//! The tables, as embedded migrations applied by `AuditStore::connect`.
+//!
+//! Every table is prefixed `audit_` so the store can share a database with the service's own
+//! tables. The entry, checkpoint, revision and version tables are append-only: triggers refuse
+//! `UPDATE` and `DELETE` (and, on PostgreSQL, `TRUNCATE`), except the deletes that
+//! `purge_before` makes through its gate.
+
+use sqlx::AnyConnection;
+
+use super::url::Backend;
+use super::{StoreError, db_error};
+
+/// The schema version this build creates and understands.
+pub(crate) const SCHEMA_VERSION: i64 = 1;
+
+/// Serialises migrations (and chain appends) across the processes sharing one PostgreSQL.
+pub(crate) const ADVISORY_LOCK_KEY: i64 = 0x6175_6469_7463_6861; // "auditcha"
+
+const META_TABLE: &str = "CREATE TABLE IF NOT EXISTS audit_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)";
+
+const SQLITE_V1: &str = r#"
+CREATE TABLE audit_entries (
+    seq         INTEGER PRIMARY KEY,
+    time_us     INTEGER NOT NULL,
+    actor_kind  TEXT NOT NULL,
+    actor_id    TEXT NOT NULL,
+    action      TEXT NOT NULL,
+    object_type TEXT NOT NULL,
+    object_id   TEXT NOT NULL,
+    object_repr TEXT NOT NULL,
+    message     TEXT NOT NULL,
+    changes     TEXT NOT NULL,
+    request_id  TEXT,
+    prev_hash   TEXT NOT NULL,
+    hash        TEXT NOT NULL
+);
+CREATE INDEX audit_entries_by_object ON audit_entries (object_type, object_id, seq);
+CREATE INDEX audit_entries_by_actor ON audit_entries (actor_kind, actor_id, seq);
+CREATE INDEX audit_entries_by_time ON audit_entries (time_us);
+CREATE TABLE audit_checkpoints (
+    seq        INTEGER PRIMARY KEY,
+    hash       TEXT NOT NULL,
+    removed    INTEGER NOT NULL,
+    created_us INTEGER NOT NULL
+);
+CREATE TABLE audit_purge_gate (id INTEGER PRIMARY KEY CHECK (id = 1), purging INTEGER NOT NULL);
+INSERT INTO audit_purge_gate (id, purging) VALUES (1, 0);
+CREATE TABLE audit_revisions (
+    id         INTEGER PRIMARY KEY AUTOINCREMENT,
+    created_us INTEGER NOT NULL,
+    actor_kind TEXT,
+    actor_id   TEXT,
+    comment    TEXT,
+    request_id TEXT
+);
+CREATE TABLE audit_versions (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    revision_id INTEGER NOT NULL REFERENCES audit_revisions (id),
+    object_type TEXT NOT NULL,
+    object_id   TEXT NOT NULL,
+    object_repr TEXT NOT NULL,
+    fields      TEXT NOT NULL,
+    snapshot    TEXT NOT NULL
+);
+CREATE INDEX audit_versions_by_object ON audit_versions (object_type, object_id, id);
+CREATE TABLE audit_views (
+    object_type TEXT NOT NULL,
+    object_id   TEXT NOT NULL,
+    day         TEXT NOT NULL,
+    count       INTEGER NOT NULL,
+    PRIMARY KEY (object_type, object_id, day)
+);
+CREATE TRIGGER audit_entries_no_update BEFORE UPDATE ON audit_entries
+BEGIN SELECT RAISE(ABORT, 'audit_entries is append-only: entries cannot be changed'); END;
+CREATE TRIGGER audit_entries_no_delete BEFORE DELETE ON audit_entries
+WHEN (SELECT purging FROM audit_purge_gate WHERE id = 1) = 0
+BEGIN SELECT RAISE(ABORT, 'audit_entries is append-only: remove old entries with purge_before'); END;
+CREATE TRIGGER audit_checkpoints_no_update BEFORE UPDATE ON audit_checkpoints
+BEGIN SELECT RAISE(ABORT, 'audit_checkpoints is append-only'); END;
+CREATE TRIGGER audit_checkpoints_no_delete BEFORE DELETE ON audit_checkpoints
+BEGIN SELECT RAISE(ABORT, 'audit_checkpoints is append-only'); END;
+CREATE TRIGGER audit_revisions_no_update BEFORE UPDATE ON audit_revisions
+BEGIN SELECT RAISE(ABORT, 'audit_revisions is append-only'); END;
+CREATE TRIGGER audit_revisions_no_delete BEFORE DELETE ON audit_revisions
+BEGIN SELECT RAISE(ABORT, 'audit_revisions is append-only'); END;
+CREATE TRIGGER audit_versions_no_update BEFORE UPDATE ON audit_versions
+BEGIN SELECT RAISE(ABORT, 'audit_versions is append-only'); END;
+CREATE TRIGGER audit_versions_no_delete BEFORE DELETE ON audit_versions
+BEGIN SELECT RAISE(ABORT, 'audit_versions is append-only'); END;
+"#;
+
+const POSTGRES_V1: &str = r#"
+CREATE TABLE audit_entries (
+    seq         BIGINT PRIMARY KEY,
+    time_us     BIGINT NOT NULL,
+    actor_kind  TEXT NOT NULL,
+    actor_id    TEXT NOT NULL,
+    action      TEXT NOT NULL,
+    object_type TEXT NOT NULL,
+    object_id   TEXT NOT NULL,
+    object_repr TEXT NOT NULL,
+    message     TEXT NOT NULL,
+    changes     TEXT NOT NULL,
+    request_id  TEXT,
+    prev_hash   TEXT NOT NULL,
+    hash        TEXT NOT NULL
+);
+CREATE INDEX audit_entries_by_object ON audit_entries (object_type, object_id, seq);
+CREATE INDEX audit_entries_by_actor ON audit_entries (actor_kind, actor_id, seq);
+CREATE INDEX audit_entries_by_time ON audit_entries (time_us);
+CREATE TABLE audit_checkpoints (
+    seq        BIGINT PRIMARY KEY,
+    hash       TEXT NOT NULL,
+    removed    BIGINT NOT NULL,
+    created_us BIGINT NOT NULL
+);
+CREATE TABLE audit_revisions (
+    id         BIGSERIAL PRIMARY KEY,
+    created_us BIGINT NOT NULL,
+    actor_kind TEXT,
+    actor_id   TEXT,
+    comment    TEXT,
+    request_id TEXT
+);
+CREATE TABLE audit_versions (
+    id          BIGSERIAL PRIMARY KEY,
+    revision_id BIGINT NOT NULL REFERENCES audit_revisions (id),
+    object_type TEXT NOT NULL,
+    object_id   TEXT NOT NULL,
+    object_repr TEXT NOT NULL,
+    fields      TEXT NOT NULL,
+    snapshot    TEXT NOT NULL
+);
+CREATE INDEX audit_versions_by_object ON audit_versions (object_type, object_id, id);
+CREATE TABLE audit_views (
+    object_type TEXT NOT NULL,
+    object_id   TEXT NOT NULL,
+    day         TEXT NOT NULL,
+    count       BIGINT NOT NULL,
+    PRIMARY KEY (object_type, object_id, day)
+);
+CREATE FUNCTION audit_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'DELETE' AND TG_TABLE_NAME = 'audit_entries'
+       AND current_setting('audit.purging', true) = 'on' THEN
+        RETURN OLD;
+    END IF;
+    RAISE EXCEPTION '% is append-only: %', TG_TABLE_NAME,
+        CASE WHEN TG_OP = 'UPDATE' THEN 'entries cannot be changed'
+             ELSE 'remove old entries with purge_before' END;
+END
+$$;
+CREATE TRIGGER audit_entries_append_only BEFORE UPDATE OR DELETE ON audit_entries
+    FOR EACH ROW EXECUTE FUNCTION audit_append_only();
+CREATE TRIGGER audit_entries_no_truncate BEFORE TRUNCATE ON audit_entries
+    FOR EACH STATEMENT EXECUTE FUNCTION audit_append_only();
+CREATE TRIGGER audit_checkpoints_append_only BEFORE UPDATE OR DELETE ON audit_checkpoints
+    FOR EACH ROW EXECUTE FUNCTION audit_append_only();
+CREATE TRIGGER audit_checkpoints_no_truncate BEFORE TRUNCATE ON audit_checkpoints
+    FOR EACH STATEMENT EXECUTE FUNCTION audit_append_only();
+CREATE TRIGGER audit_revisions_append_only BEFORE UPDATE OR DELETE ON audit_revisions
+    FOR EACH ROW EXECUTE FUNCTION audit_append_only();
+CREATE TRIGGER audit_versions_append_only BEFORE UPDATE OR DELETE ON audit_versions
+    FOR EACH ROW EXECUTE FUNCTION audit_append_only();
+"#;
+
+/// The migrations of a backend, by the version each brings the schema to.
+fn migrations(backend: Backend) -> &'static [(i64, &'static str)] {
+    match backend {
+        Backend::Sqlite => &[(1, SQLITE_V1)],
+        Backend::Postgres => &[(1, POSTGRES_V1)],
+    }
+}
+
+/// Brings the schema up to [`SCHEMA_VERSION`], refusing a database made by a newer build.
+pub(crate) async fn migrate(conn: &mut AnyConnection, backend: Backend) -> Result<(), StoreError> {
+    sqlx::raw_sql(META_TABLE).execute(&mut *conn).await.map_err(db_error("creating audit_meta"))?;
+    super::begin_exclusive(conn, backend).await?;
+    let result = apply(conn, backend).await;
+    super::finish(conn, result, "migrating the audit schema").await
+}
+
+async fn apply(conn: &mut AnyConnection, backend: Backend) -> Result<(), StoreError> {
+    let found: Option<String> = sqlx::query_scalar("SELECT value FROM audit_meta WHERE key = 'schema_version'")
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(db_error("reading the schema version"))?;
+    let found = match found {
+        None => 0,
+        Some(text) => text.parse::<i64>().map_err(|_| StoreError::Corrupt {
+            what: format!("audit_meta.schema_version is {text:?}, not a number"),
+        })?,
+    };
+    if found > SCHEMA_VERSION {
+        return Err(StoreError::NewerSchema { found, supported: SCHEMA_VERSION });
+    }
+    for (version, sql) in migrations(backend).iter().filter(|(v, _)| *v > found) {
+        sqlx::raw_sql(sql).execute(&mut *conn).await.map_err(db_error("creating the audit tables"))?;
+        sqlx::query(
+            "INSERT INTO audit_meta (key, value) VALUES ('schema_version', $1) \
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        )
+        .bind(version.to_string())
+        .execute(&mut *conn)
+        .await
+        .map_err(db_error("recording the schema version"))?;
+        tracing::info!(schema_version = *version, "audit.schema_migrated");
+    }
+    Ok(())
+}
