@@ -26,7 +26,7 @@ use std::time::Duration;
 
 use serde::de::DeserializeOwned;
 use sqlx::any::AnyPoolOptions;
-use sqlx::{AnyConnection, AnyPool, Row};
+use sqlx::{AnyConnection, AnyPool, Connection, Row};
 use time::{Date, OffsetDateTime};
 
 use crate::audit::{Actor, AuditEntry, Audited};
@@ -312,10 +312,16 @@ impl AuditStore {
     /// embedded migrations.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
         let url = DatabaseUrl::parse(url)?;
-        let pool = open_pool(&url, 8, Duration::from_secs(10)).await?;
-        let mut conn = pool.acquire().await.map_err(|source| StoreError::Connect { url: url.shown.clone(), source })?;
+        // One direct connection first: an unreachable server is reported at once (a pool
+        // would retry until its timeout), and the migrations run on it.
+        sqlx::any::install_default_drivers();
+        let mut conn = AnyConnection::connect(&url.connect)
+            .await
+            .map_err(|source| StoreError::Connect { url: url.shown.clone(), source })?;
+        prepare_connection(&mut conn, url.backend).await.map_err(db_error("configuring the connection"))?;
         schema::migrate(&mut conn, url.backend).await?;
-        drop(conn);
+        let _ = conn.close().await;
+        let pool = open_pool(&url, 8, Duration::from_secs(10)).await?;
         Ok(AuditStore { inner: Arc::new(StoreInner { pool, url }) })
     }
 
@@ -524,31 +530,30 @@ impl AuditStore {
     }
 }
 
-/// A connection pool for `url`, with SQLite set up for a shared, durable audit file.
+/// A connection pool for `url`; connections are opened when first needed.
 pub(crate) async fn open_pool(url: &DatabaseUrl, max: u32, acquire: Duration) -> Result<AnyPool, StoreError> {
     sqlx::any::install_default_drivers();
     let backend = url.backend;
     AnyPoolOptions::new()
         .max_connections(max)
         .acquire_timeout(acquire)
-        .after_connect(move |conn, _meta| {
-            Box::pin(async move {
-                if backend == Backend::Sqlite {
-                    // WAL lets readers work beside the writer; FULL makes each commit durable;
-                    // the busy timeout lets several processes share the file.
-                    use sqlx::Executor as _;
-                    conn.execute(
-                        "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 10000; \
-                         PRAGMA foreign_keys = ON;",
-                    )
-                    .await?;
-                }
-                Ok(())
-            })
-        })
-        .connect(&url.connect)
-        .await
+        .after_connect(move |conn, _meta| Box::pin(async move { prepare_connection(conn, backend).await }))
+        .connect_lazy(&url.connect)
         .map_err(|source| StoreError::Connect { url: url.shown.clone(), source })
+}
+
+/// Per-connection settings. SQLite: WAL lets readers work beside the writer, FULL makes each
+/// commit durable, and the busy timeout lets several processes share the file.
+async fn prepare_connection(conn: &mut AnyConnection, backend: Backend) -> Result<(), sqlx::Error> {
+    if backend == Backend::Sqlite {
+        use sqlx::Executor as _;
+        conn.execute(
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 10000; \
+             PRAGMA foreign_keys = ON;",
+        )
+        .await?;
+    }
+    Ok(())
 }
 
 /// Starts a transaction that holds the chain's write lock: `BEGIN IMMEDIATE` on SQLite, an
