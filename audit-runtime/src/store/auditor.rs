@@ -586,7 +586,7 @@ impl Writer {
                 pool.acquire().await.map_err(|source| StoreError::Connect { url: url.shown.clone(), source })?;
             super::begin_exclusive(&mut conn, url.backend).await?;
             let result = async {
-                super::append_entries(&mut conn, &mut rows).await?;
+                super::append_entries(&mut conn, url.backend, &mut rows).await?;
                 for revision in &revisions {
                     super::append_revision(&mut conn, revision).await?;
                 }

@@ -648,7 +648,11 @@ async fn purge(
 }
 
 /// Appends entries at the end of the chain, inside the caller's exclusive transaction.
-pub(crate) async fn append_entries(conn: &mut AnyConnection, rows: &mut [EntryRow]) -> Result<(), StoreError> {
+pub(crate) async fn append_entries(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    rows: &mut [EntryRow],
+) -> Result<(), StoreError> {
     if rows.is_empty() {
         return Ok(());
     }
@@ -686,8 +690,15 @@ pub(crate) async fn append_entries(conn: &mut AnyConnection, rows: &mut [EntryRo
                 if column > 1 {
                     sql.push(',');
                 }
-                sql.push('$');
-                sql.push_str(&(base + column).to_string());
+                match backend {
+                    // sqlx-sqlite looks `$N` up by name, once per parameter: quadratic for a
+                    // multi-row insert. Anonymous `?` binds in order.
+                    Backend::Sqlite => sql.push('?'),
+                    Backend::Postgres => {
+                        sql.push('$');
+                        sql.push_str(&(base + column).to_string());
+                    }
+                }
             }
             sql.push(')');
         }

@@ -1,0 +1,161 @@
+//! Audit entries written per second: the batched `Auditor` beside one sqlx `INSERT` per entry,
+//! on SQLite and on PostgreSQL, measured in one run; then the latency of the enqueue call while
+//! the writer is busy.
+//!
+//! `cargo bench -p audit-runtime --features postgres --bench store`
+//!
+//! PostgreSQL: `AUDIT_BENCH_POSTGRES_URL`, else `postgres://postgres@127.0.0.1:5432/test`
+//! (a database `audit_bench` is created there and dropped afterwards).
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use audit_runtime::store::{AuditStore, Auditor};
+use audit_runtime::{Action, Actor};
+use criterion::{BenchmarkId, Criterion, Throughput};
+use sqlx::Connection;
+
+#[derive(audit_runtime::Audited, Clone, serde::Serialize, serde::Deserialize)]
+#[audited(object_type = "observation")]
+struct Observation {
+    id: i64,
+    value: f64,
+    note: String,
+}
+
+const ENTRIES: u64 = 1_000;
+
+/// The same 13 columns as the audit table, written the way a hand-rolled audit log does.
+const PEER_TABLE: &str = "CREATE TABLE IF NOT EXISTS peer_entries (seq BIGINT, time_us BIGINT, actor_kind TEXT, \
+    actor_id TEXT, action TEXT, object_type TEXT, object_id TEXT, object_repr TEXT, message TEXT, changes TEXT, \
+    request_id TEXT, prev_hash TEXT, hash TEXT)";
+const PEER_INSERT: &str = "INSERT INTO peer_entries VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)";
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap()
+}
+
+fn objects() -> Vec<Observation> {
+    (0..ENTRIES as i64).map(|id| Observation { id, value: id as f64, note: "checked by the night shift".into() }).collect()
+}
+
+async fn auditor_round(auditor: &Auditor, objects: &[Observation]) {
+    let actor = Actor::user(42);
+    for object in objects {
+        auditor.log_action(&actor, Action::Change, object, "value recorded");
+    }
+    auditor.flush().await.unwrap();
+}
+
+async fn peer_round(conn: &mut sqlx::AnyConnection, objects: &[Observation], seq: &mut i64) {
+    for object in objects {
+        *seq += 1;
+        sqlx::query(PEER_INSERT)
+            .bind(*seq)
+            .bind(1_700_000_000_000_000i64)
+            .bind("user")
+            .bind("42")
+            .bind("change")
+            .bind("observation")
+            .bind(object.id.to_string())
+            .bind(format!("observation {}", object.id))
+            .bind("value recorded")
+            .bind("[]")
+            .bind(None::<String>)
+            .bind("0")
+            .bind("0")
+            .execute(&mut *conn)
+            .await
+            .unwrap();
+    }
+}
+
+fn bench_backend(c: &mut Criterion, name: &str, url: &str) {
+    let rt = runtime();
+    let store = rt.block_on(AuditStore::connect(url)).unwrap();
+    let spool = std::env::temp_dir().join(format!("audit-bench-{name}.spool"));
+    let auditor = Auditor::builder(store).spool_path(spool).build().unwrap();
+    sqlx::any::install_default_drivers();
+    let mut peer = rt.block_on(async {
+        let mut conn = sqlx::AnyConnection::connect(url.split('?').next().unwrap()).await.unwrap();
+        if name == "sqlite" {
+            // The same durability settings the store uses, so the comparison is like for like.
+            sqlx::raw_sql("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL").execute(&mut conn).await.unwrap();
+        }
+        sqlx::raw_sql(PEER_TABLE).execute(&mut conn).await.unwrap();
+        conn
+    });
+    let objects = objects();
+    let mut seq = 0;
+
+    let mut group = c.benchmark_group(format!("audit_entries_{name}"));
+    group.throughput(Throughput::Elements(ENTRIES));
+    group.sample_size(10);
+    group.bench_function(BenchmarkId::new("auditor_batched", ENTRIES), |b| {
+        b.iter(|| rt.block_on(auditor_round(&auditor, black_box(&objects))));
+    });
+    group.bench_function(BenchmarkId::new("sqlx_insert_per_entry", ENTRIES), |b| {
+        b.iter(|| rt.block_on(peer_round(&mut peer, black_box(&objects), &mut seq)));
+    });
+    group.finish();
+    drop(auditor);
+}
+
+/// p50/p99/max of `log_action` while the writer is busy writing what came before.
+fn enqueue_latency(name: &str, url: &str) {
+    let rt = runtime();
+    let store = rt.block_on(AuditStore::connect(url)).unwrap();
+    let spool = std::env::temp_dir().join(format!("audit-bench-latency-{name}.spool"));
+    let auditor = Auditor::builder(store).spool_path(spool).build().unwrap();
+    let objects = objects();
+    let actor = Actor::user(42);
+    let mut samples = Vec::with_capacity(50 * objects.len());
+    for _ in 0..50 {
+        for object in &objects {
+            let started = Instant::now();
+            auditor.log_action(&actor, Action::Change, object, "value recorded");
+            samples.push(started.elapsed());
+        }
+    }
+    let busy = auditor.stats().queued;
+    rt.block_on(auditor.flush()).unwrap();
+    samples.sort_unstable();
+    let at = |q: f64| samples[((samples.len() as f64 * q) as usize).min(samples.len() - 1)];
+    println!(
+        "enqueue_latency_{name}: {} calls, writer busy ({busy} queued at the end): p50 {:?}, p99 {:?}, max {:?}",
+        samples.len(),
+        at(0.50),
+        at(0.99),
+        samples.last().copied().unwrap_or(Duration::ZERO)
+    );
+}
+
+fn main() {
+    let mut criterion = Criterion::default().configure_from_args();
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite = format!("sqlite://{}", dir.path().join("bench.db").display());
+    bench_backend(&mut criterion, "sqlite", &sqlite);
+    enqueue_latency("sqlite", &sqlite);
+
+    let base = std::env::var("AUDIT_BENCH_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
+    let rt = runtime();
+    let created = rt.block_on(async {
+        let mut admin = sqlx::AnyConnection::connect(&base).await.ok()?;
+        let _ = sqlx::raw_sql("DROP DATABASE IF EXISTS audit_bench WITH (FORCE)").execute(&mut admin).await;
+        sqlx::raw_sql("CREATE DATABASE audit_bench").execute(&mut admin).await.ok()
+    });
+    if created.is_some() {
+        let url = format!("{}/audit_bench", base.rsplit_once('/').map_or(base.as_str(), |(b, _)| b));
+        bench_backend(&mut criterion, "postgres", &url);
+        enqueue_latency("postgres", &url);
+        rt.block_on(async {
+            if let Ok(mut admin) = sqlx::AnyConnection::connect(&base).await {
+                let _ = sqlx::raw_sql("DROP DATABASE IF EXISTS audit_bench WITH (FORCE)").execute(&mut admin).await;
+            }
+        });
+    } else {
+        println!("PostgreSQL at {base} is not reachable: its benches were skipped");
+    }
+    criterion.final_summary();
+}
