@@ -1,6 +1,50 @@
-//! `#[derive(Audited)]`. (Being written: issue #4.)
-use proc_macro2::TokenStream;
+//! `#[derive(Audited)]`: parse (`attr`), model (`ast`), check (`valid`), expand (`expand`).
+//!
+//! Every mistake found is reported at once, each at its own token. After an error the derive
+//! emits the errors and an impl whose bodies never run, so that uses of the trait elsewhere in
+//! the crate add no second wave of errors.
 
-pub(crate) fn derive(_input: TokenStream) -> TokenStream {
-    syn::Error::new(proc_macro2::Span::call_site(), "#[derive(Audited)] is not implemented yet").into_compile_error()
+mod ast;
+mod attr;
+mod expand;
+mod valid;
+
+use proc_macro2::TokenStream;
+use syn::DeriveInput;
+
+/// Errors collected while parsing and checking, reported together.
+#[derive(Default)]
+pub(crate) struct Errors(Option<syn::Error>);
+
+impl Errors {
+    pub(crate) fn push(&mut self, error: syn::Error) {
+        match &mut self.0 {
+            Some(errors) => errors.combine(error),
+            None => self.0 = Some(error),
+        }
+    }
+
+    fn take(&mut self) -> Option<syn::Error> {
+        self.0.take()
+    }
+}
+
+pub(crate) fn derive(input: TokenStream) -> TokenStream {
+    let input: DeriveInput = match syn::parse2(input) {
+        Ok(input) => input,
+        Err(e) => return e.into_compile_error(),
+    };
+    let mut errors = Errors::default();
+    let id_index = ast::Input::from_syn(&input, &mut errors)
+        .and_then(|model| valid::check(&model, &mut errors).map(|id_index| (model, id_index)));
+    match (errors.take(), id_index) {
+        (None, Some((model, id_index))) => expand::expand(&model, id_index),
+        (error, _) => {
+            let mut out = error
+                .unwrap_or_else(|| syn::Error::new(input.ident.span(), "#[derive(Audited)] failed"))
+                .into_compile_error();
+            out.extend(expand::fallback(&input));
+            out
+        }
+    }
 }
