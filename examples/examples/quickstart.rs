@@ -1,58 +1,177 @@
-//! The README's main job: a realistic run of the toolkit, printing what a newcomer wants to see.
+//! The README's main job: a realistic run of the toolkit on the embedded SQLite store.
 //!
 //! `cargo run --example quickstart`
 //!
-//! Log lines go to stdout (JSON by default; `LOG_FORMAT=console` for the readable form), and the
-//! narration goes to stderr, so `cargo run --example quickstart | jq .` works.
+//! Log lines go to stdout (JSON by default; `LOG_FORMAT=console` for the readable form); the
+//! narration and the tables at the end go to stderr, so `cargo run --example quickstart | jq .`
+//! works. The audit store is `./quickstart-audit.db`, made afresh on every run.
+//! `cargo run --example quickstart -- --event-catalog rst` prints the event catalog instead.
 
 use std::error::Error;
 use std::fmt;
 
-use audit_runtime::logging::{self, JsonValue};
+use audit_examples::exceptions::ApiException;
+use audit_examples::objects::{ObjectCreated, ObjectUpdated};
+use audit_runtime::store::{AuditStore, Auditor, EntryQuery};
+use audit_runtime::{Action, Actor, Audited, catalog, logging};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
 
-fn main() -> Result<(), Box<dyn Error>> {
+/// What the service keeps, and what it audits.
+#[derive(Audited, Clone, Debug, Serialize, Deserialize)]
+#[audited(object_type = "observation")]
+struct Observation {
+    id: i64,
+    value: f64,
+    unit: String,
+    note: Option<String>,
+    /// Never in a log line, the store, or a snapshot.
+    #[audited(redact)]
+    #[serde(default)]
+    patient_ssn: String,
+}
+
+const DATABASE: &str = "quickstart-audit.db";
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), Box<dyn Error>> {
+    catalog::print_if_requested();
     // One call configures logging from LOG_LEVEL, LOG_FORMAT, LOGFILE, LOG_ERRORS, ...
     let _logs = logging::init_from_env()?;
 
-    step("An object is created through the API");
-    let object_uuid = "1734afac-4c63-4b8c-9e1a-9f1f1b2c3d4e";
-    {
-        // Everything logged while serving a request carries its request id.
-        let _request =
-            tracing::info_span!("request", request_id = "2f9e9a5b-d549-4faa-a411-594aa8a52eee", user_id = "alice")
-                .entered();
+    for leftover in [DATABASE, "quickstart-audit.db-wal", "quickstart-audit.db-shm", "quickstart-audit.db.spool"] {
+        let _ = std::fs::remove_file(leftover);
+    }
+    let store = AuditStore::connect(&format!("sqlite://{DATABASE}")).await?;
+    let auditor = Auditor::new(store.clone());
+    let alice = Actor::user("alice");
+    let object_uuid = Uuid::new_v4();
+    let objecttype_uuid = Uuid::new_v4();
+
+    step("An observation is created through the API");
+    let created =
+        Observation { id: 17, value: 36.6, unit: "°C".into(), note: None, patient_ssn: "123-45-6789".into() };
+    in_request("2f9e9a5b-d549-4faa-a411-594aa8a52eee", async {
         tracing::info!(method = "POST", path = "/api/v2/objects", "request_started");
-        tracing::info!(object_uuid, objecttype_version = 1, token_identifier = "frontend", "object_created");
-        tracing::info!(
-            additional_attributes = ?JsonValue(&serde_json::json!({"zaaktype": "https://example.org/zaaktypen/1"})),
-            "notification_sent"
-        );
-        tracing::info!(status = 201, duration_ms = 4.2, "request_finished");
+        ObjectCreated {
+            object_uuid,
+            objecttype_uuid,
+            objecttype_version: 1,
+            token_identifier: "frontend",
+            token_application: "Ward dashboard",
+        }
+        .emit();
+        auditor.log_action(&alice, Action::Create, &created, "created via the API");
+        let mut revision = auditor.create_revision();
+        revision.set_user(&alice);
+        revision.set_comment("Created revision 1");
+        revision.add(&created);
+        revision.commit().await
+    })
+    .await?;
+
+    step("It is changed twice (the second change touches a redacted field)");
+    let measured = Observation { value: 38.2, ..created.clone() };
+    let annotated = Observation {
+        note: Some("fever: recheck in 2 hours".into()),
+        patient_ssn: "987-65-4321".into(),
+        ..measured.clone()
+    };
+    in_request("5aa21b5c-d113-4dfa-a3c1-164ce7f325c8", async {
+        ObjectUpdated {
+            object_uuid,
+            objecttype_uuid,
+            objecttype_version: 1,
+            token_identifier: "frontend",
+            token_application: "Ward dashboard",
+        }
+        .emit();
+        auditor.track_change(&alice, &created, &measured);
+        auditor.track_change(&Actor::user("bob"), &measured, &annotated);
+        let mut revision = auditor.create_revision();
+        revision.set_user(&Actor::user("bob"));
+        revision.set_comment("Created revision 2");
+        revision.add(&annotated);
+        revision.commit().await
+    })
+    .await?;
+
+    step("It is viewed three times (anonymous analytics: object, day, count)");
+    for _ in 0..3 {
+        auditor.log_view(&annotated);
     }
 
     step("A request fails with a handled error");
-    {
-        let _request = tracing::info_span!(
-            "request",
-            request_id = "68b46bf0-a5b8-43f7-a550-e37dee617bff",
-            user_id = tracing::field::Empty
-        )
-        .entered();
+    in_request("68b46bf0-a5b8-43f7-a550-e37dee617bff", async {
         let error = UpstreamError { service: "objecttypes", cause: std::io::Error::other("connection refused") };
-        tracing::error!(
-            error = &error as &dyn Error,
-            title = "Could not reach the Objecttypes API.",
-            code = "upstream_unavailable",
-            status = 502,
-            "api.handled_exception"
+        tracing::warn!(error = &error as &dyn Error, "objecttype_lookup_failed");
+        ApiException::Handled {
+            title: "Could not reach the Objecttypes API.",
+            code: "upstream_unavailable",
+            status: 502,
+            data: &serde_json::json!({"objecttype": objecttype_uuid}),
+        }
+        .emit();
+    })
+    .await;
+
+    step("It is deleted by a retention job");
+    auditor.log_action(&Actor::system("retention"), Action::Delete, &annotated, "deleted after 30 days");
+    auditor.flush().await?;
+
+    summary(&store).await?;
+    Ok(())
+}
+
+/// Runs `work` as one request: everything logged and audited inside carries its request id.
+async fn in_request<T>(request_id: &str, work: impl Future<Output = T>) -> T {
+    use tracing::Instrument;
+    work.instrument(tracing::info_span!("request", request_id)).await
+}
+
+/// What a newcomer wants to see at the end: the object's history, its versions, the view count
+/// and whether the chain verifies.
+async fn summary(store: &AuditStore) -> Result<(), Box<dyn Error>> {
+    eprintln!("\n── History of observation 17 in ./{DATABASE} (newest first)");
+    eprintln!("{:>4}  {:<16}  {:<6}  {:<38}  changes", "seq", "actor", "action", "request");
+    for stored in store.entries(&EntryQuery::new().object("observation", "17")).await? {
+        let entry = &stored.entry;
+        let changes: Vec<String> =
+            entry.changes.iter().map(|c| format!("{}: {} → {}", c.field, c.old, c.new)).collect();
+        eprintln!(
+            "{:>4}  {:<16}  {:<6}  {:<38}  {}",
+            stored.seq,
+            entry.actor.to_string(),
+            entry.action.as_str(),
+            entry.request_id.as_deref().unwrap_or("-"),
+            if changes.is_empty() { entry.message.clone() } else { changes.join(", ") }
         );
     }
 
-    step("A warning outside any request");
-    tracing::warn!(retries = 3, queue = "notifications", "notification_retry_scheduled");
+    eprintln!("\n── Versions (revisions: who, why, and the object as it was)");
+    for version in store.versions::<Observation>("17").await? {
+        let user = version.user.map_or("-".to_owned(), |u| u.to_string());
+        eprintln!(
+            "  version {}  by {:<10}  {:<20}  value {} {}, note {:?}",
+            version.id,
+            user,
+            version.comment.unwrap_or_default(),
+            version.object.value,
+            version.object.unit,
+            version.object.note
+        );
+    }
+    let views = store.view_counts("observation", time::OffsetDateTime::now_utc()).await?;
+    eprintln!("\n── Views today: {}", views.first().map_or(0, |v| v.views));
 
-    eprintln!("\nEvery line above is one JSON object: event, level, timestamp, logger and source are always there.");
-    eprintln!("Try LOG_FORMAT=console, LOG_LEVEL=warning, or LOGFILE=app.log LOGFILE_LOG_LEVEL=debug.");
+    let report = store.verify().await?;
+    eprintln!(
+        "\n── Hash chain: {} ({} entries checked)",
+        if report.is_intact() { "intact" } else { "TAMPERED" },
+        report.checked
+    );
+    eprintln!("\nThe SSN never left the process: grep for 987-65-4321 in the lines above and in ./{DATABASE}.");
+    eprintln!("Try LOG_FORMAT=console, LOG_LEVEL=warning, or: cargo run --example quickstart -- --event-catalog rst");
     Ok(())
 }
 

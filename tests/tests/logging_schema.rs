@@ -204,7 +204,7 @@ fn fields_named_like_standard_keys_are_kept_under_field_prefix() {
 #[test]
 fn json_values_are_nested_and_debug_values_are_strings() {
     #[derive(Debug)]
-    struct Wrapper<'a>(JsonValue<'a, Vec<u8>>);
+    struct Wrapper<'a>(#[allow(dead_code)] JsonValue<'a, Vec<u8>>); // read through `Debug`
     let attributes = json!({"zaaktype": "https://example.org/1", "count": 2, "tags": ["a", "b"]});
     let bytes = vec![1u8, 2];
     let none: Option<u32> = None;

@@ -34,8 +34,9 @@ const MAX_RETRY_DELAY: Duration = Duration::from_secs(5);
 const FIRST_RETRY_DELAY: Duration = Duration::from_millis(100);
 
 enum Command {
-    /// A record, and who waits for it to be durable (a revision's `commit`).
-    Record(Record, Option<oneshot::Sender<Result<(), String>>>),
+    /// A record, and who waits for it to be durable (a revision's `commit`). Boxed: the queue
+    /// holds many commands, most of them small controls would otherwise be entry-sized.
+    Record(Box<Record>, Option<oneshot::Sender<Result<(), String>>>),
     Flush(oneshot::Sender<Result<(), String>>),
     Shutdown(oneshot::Sender<()>),
 }
@@ -255,7 +256,7 @@ impl Auditor {
     pub fn log_view<T: Audited>(&self, object: &T) {
         let day = super::day_text(OffsetDateTime::now_utc().date());
         self.enqueue(Command::Record(
-            Record::View { object_type: T::object_type().to_owned(), object_id: object.object_id(), day },
+            Box::new(Record::View { object_type: T::object_type().to_owned(), object_id: object.object_id(), day }),
             None,
         ));
     }
@@ -296,7 +297,7 @@ impl Auditor {
     }
 
     fn enqueue_entry(&self, entry: AuditEntry) {
-        self.enqueue(Command::Record(Record::Entry(entry), None));
+        self.enqueue(Command::Record(Box::new(Record::Entry(entry)), None));
     }
 
     fn enqueue(&self, command: Command) {
@@ -373,7 +374,7 @@ impl Revision<'_> {
             versions: self.versions,
         };
         let (done, wait) = oneshot::channel();
-        self.auditor.send(Command::Record(Record::Revision(record), Some(done)))?;
+        self.auditor.send(Command::Record(Box::new(Record::Revision(record)), Some(done)))?;
         wait.await.map_err(|_| StoreError::WriterStopped)?.map_err(write_failed)
     }
 }
@@ -449,7 +450,7 @@ impl Writer {
         for command in batch {
             match command {
                 Command::Record(record, done) => {
-                    records.push(record);
+                    records.push(*record);
                     waiting.extend(done);
                 }
                 Command::Flush(done) => flushes.push(done),
