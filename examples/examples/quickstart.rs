@@ -170,7 +170,7 @@ async fn summary(store: &AuditStore) -> Result<(), Box<dyn Error>> {
         if report.is_intact() { "intact" } else { "TAMPERED" },
         report.checked
     );
-    eprintln!("\nThe SSN never left the process: grep for 987-65-4321 in the lines above and in ./{DATABASE}.");
+    eprintln!("\nThe patient's SSN is in no log line above, and in no entry or snapshot in ./{DATABASE}.");
     eprintln!("Try LOG_FORMAT=console, LOG_LEVEL=warning, or: cargo run --example quickstart -- --event-catalog rst");
     Ok(())
 }
