@@ -1,13 +1,25 @@
-//! placeholder: crate docs are written with the README
+#![doc = include_str!("../../README.md")]
 #![warn(missing_docs)]
+
+// Lets the runtime declare its own events with `#[log_event]`, whose expansion names
+// `::audit_runtime`.
+extern crate self as audit_runtime;
 
 pub mod audit;
 pub mod catalog;
 pub mod context;
 pub mod event;
 pub mod logging;
+#[cfg(feature = "store")]
+pub mod store;
+#[cfg(feature = "otlp")]
+pub mod telemetry;
+pub mod trace;
 
-pub use audit_macros::{Audited, log_event};
+pub use audit::{Action, Actor, AuditEntry, Audited, FieldChange};
+#[cfg(feature = "store")]
+pub use store::{AuditStore, Auditor};
+pub use audit_macros::{Audited, log_event, trace_span};
 
 /// Items used by the code that the macros generate. Not a public API: it changes without notice.
 #[doc(hidden)]
@@ -15,6 +27,7 @@ pub mod __private {
     pub use crate::audit::__private::*;
     pub use crate::event::__private::*;
     pub use crate::logging::json_value::{JsonValue, REDACTED};
+    pub use crate::trace::__private::*;
     pub use ::inventory;
     pub use ::serde;
     pub use ::serde_json;

@@ -1,0 +1,11 @@
+use audit_runtime::log_event;
+
+/// Created an `Object` via the API.
+#[log_event(name = "Object Created")]
+pub struct ObjectCreated {
+    pub objecttype_version: u32,
+}
+
+fn main() {
+    let _ = ObjectCreated { objecttype_version: 1 };
+}
