@@ -29,6 +29,7 @@ on_both_backends!(
     concurrent_writers_keep_one_chain,
     a_newer_schema_is_refused,
     backpressure_waits_and_loses_nothing,
+    rate_limits_are_shared_by_every_connection,
 );
 
 async fn actions_changes_and_history(db: &TestDb) {
@@ -426,7 +427,7 @@ async fn a_newer_schema_is_refused(db: &TestDb) {
     let (_store, _auditor) = connect(db).await;
     db.sql("UPDATE audit_meta SET value = '99' WHERE key = 'schema_version'").await.unwrap();
     match AuditStore::connect(&db.url).await {
-        Err(error @ StoreError::NewerSchema { found: 99, supported: 1 }) => {
+        Err(error @ StoreError::NewerSchema { found: 99, supported: 2 }) => {
             assert!(error.to_string().contains("upgrade audit-runtime"), "{error}");
         }
         other => panic!("expected NewerSchema, got {other:?}"),
@@ -467,4 +468,25 @@ async fn bad_urls_and_unreachable_servers_are_clear_errors() {
     let message = error.to_string();
     assert!(message.starts_with("cannot connect to postgres://app:***@127.0.0.1:1/audit"), "{message}");
     assert!(started.elapsed() < std::time::Duration::from_secs(15));
+}
+
+async fn rate_limits_are_shared_by_every_connection(db: &TestDb) {
+    // Two stores with their own pools: as two processes would have.
+    let first = AuditStore::connect(&db.url).await.unwrap();
+    let second = AuditStore::connect(&db.url).await.unwrap();
+    let window = std::time::Duration::from_millis(1500);
+    let mut claims = Vec::new();
+    for i in 0..1000 {
+        let store = if i % 2 == 0 { first.clone() } else { second.clone() };
+        claims.push(tokio::spawn(async move { store.claim("config_error:abc", window).await.unwrap() }));
+    }
+    let mut won = 0;
+    for claim in claims {
+        won += usize::from(claim.await.unwrap());
+    }
+    assert_eq!(won, 1, "exactly one claim wins a window");
+    assert!(first.claim("another key", window).await.unwrap(), "keys are independent");
+    tokio::time::sleep(window + std::time::Duration::from_millis(100)).await;
+    assert!(second.claim("config_error:abc", window).await.unwrap(), "a new window, a new winner");
+    assert!(!first.claim("config_error:abc", window).await.unwrap());
 }

@@ -23,6 +23,8 @@ pub mod vars {
     pub const LOG_ERRORS: &str = "LOG_ERRORS";
     /// The `source` value of every line.
     pub const LOG_SOURCE: &str = "LOG_SOURCE";
+    /// An address that receives `error` and `critical` lines by mail (feature `smtp`).
+    pub const EMAIL_ERRORS: &str = "EMAIL_ERRORS";
 }
 
 /// The level names accepted in level variables, as said in error messages.
@@ -244,6 +246,7 @@ pub struct LogConfig {
     pub(crate) source: String,
     pub(crate) stdout: bool,
     pub(crate) ansi: Option<bool>,
+    pub(crate) email_errors: Option<String>,
 }
 
 impl Default for LogConfig {
@@ -258,6 +261,7 @@ impl Default for LogConfig {
             source: super::DEFAULT_SOURCE.to_owned(),
             stdout: true,
             ansi: None,
+            email_errors: None,
         }
     }
 }
@@ -306,6 +310,7 @@ impl LogConfig {
         if let Some(source) = get(vars::LOG_SOURCE, "a non-empty name such as app or worker")? {
             config.source = source;
         }
+        config.email_errors = get(vars::EMAIL_ERRORS, "one mail address")?;
         Ok(config)
     }
 
@@ -369,6 +374,14 @@ impl LogConfig {
     /// is a terminal and `NO_COLOR` is unset.
     pub fn ansi(mut self, enabled: bool) -> Self {
         self.ansi = Some(enabled);
+        self
+    }
+
+    /// Mail `error` and `critical` lines to `address` (`EMAIL_ERRORS`; feature `smtp`), at most
+    /// once per event and logger per `CONFIG_ERROR_REPORT_RATE_LIMIT_HOURS`, through the same
+    /// reporter as configuration errors (see [`crate::report`]).
+    pub fn email_errors(mut self, address: impl Into<String>) -> Self {
+        self.email_errors = Some(address.into());
         self
     }
 

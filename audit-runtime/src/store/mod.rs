@@ -512,6 +512,15 @@ impl AuditStore {
         Ok(version_from_row::<T>(&row)?.object)
     }
 
+    /// Claims `key` for the current window of length `window`: `true` for the first claim of the
+    /// key in each window, `false` for the others. The count lives in the database, so every
+    /// process sharing the store shares one limit (the configuration-error mail uses it).
+    ///
+    /// One atomic statement: two processes claiming at once cannot both win.
+    pub async fn claim(&self, key: &str, window: Duration) -> Result<bool, StoreError> {
+        claim(&self.inner.pool, key, window).await
+    }
+
     /// Views per object of `object_type` since `since` (a `time::Date` or an `OffsetDateTime`),
     /// most viewed first.
     pub async fn view_counts(&self, object_type: &str, since: impl IntoDay) -> Result<Vec<ViewCount>, StoreError> {
@@ -803,6 +812,27 @@ pub(crate) async fn add_views(
         .map_err(db_error("counting views"))?;
     }
     Ok(())
+}
+
+pub(crate) async fn claim(pool: &AnyPool, key: &str, window: Duration) -> Result<bool, StoreError> {
+    let now = unix_micros(OffsetDateTime::now_utc());
+    let window_start_before = now - i64::try_from(window.as_micros()).unwrap_or(i64::MAX);
+    // Every SET expression reads the row as it was, on both databases.
+    let count: i64 = sqlx::query_scalar(
+        "INSERT INTO audit_rate_limits (key, window_start_us, count) VALUES ($1, $2, 1) \
+         ON CONFLICT (key) DO UPDATE SET \
+         count = CASE WHEN audit_rate_limits.window_start_us <= $3 THEN 1 ELSE audit_rate_limits.count + 1 END, \
+         window_start_us = CASE WHEN audit_rate_limits.window_start_us <= $3 THEN $2 \
+                                ELSE audit_rate_limits.window_start_us END \
+         RETURNING count",
+    )
+    .bind(storable(key))
+    .bind(now)
+    .bind(window_start_before)
+    .fetch_one(pool)
+    .await
+    .map_err(db_error("claiming a rate limit"))?;
+    Ok(count == 1)
 }
 
 pub(crate) fn day_text(day: Date) -> String {

@@ -11,7 +11,7 @@ use super::url::Backend;
 use super::{StoreError, db_error};
 
 /// The schema version this build creates and understands.
-pub(crate) const SCHEMA_VERSION: i64 = 1;
+pub(crate) const SCHEMA_VERSION: i64 = 2;
 
 /// Serialises migrations (and chain appends) across the processes sharing one PostgreSQL.
 pub(crate) const ADVISORY_LOCK_KEY: i64 = 0x6175_6469_7463_6861; // "auditcha"
@@ -164,11 +164,21 @@ CREATE TRIGGER audit_versions_append_only BEFORE UPDATE OR DELETE ON audit_versi
     FOR EACH ROW EXECUTE FUNCTION audit_append_only();
 "#;
 
+/// Version 2: shared rate limits (configuration-error mail, error mail). One row per key; the
+/// only table that is updated in place, and it holds no audit data.
+const RATE_LIMITS_V2: &str = r#"
+CREATE TABLE audit_rate_limits (
+    key             TEXT PRIMARY KEY,
+    window_start_us BIGINT NOT NULL,
+    count           BIGINT NOT NULL
+);
+"#;
+
 /// The migrations of a backend, by the version each brings the schema to.
 fn migrations(backend: Backend) -> &'static [(i64, &'static str)] {
     match backend {
-        Backend::Sqlite => &[(1, SQLITE_V1)],
-        Backend::Postgres => &[(1, POSTGRES_V1)],
+        Backend::Sqlite => &[(1, SQLITE_V1), (2, RATE_LIMITS_V2)],
+        Backend::Postgres => &[(1, POSTGRES_V1), (2, RATE_LIMITS_V2)],
     }
 }
 
