@@ -8,9 +8,7 @@ use super::ReportInitError;
 /// Starts the Sentry client when `SENTRY_DSN` is set.
 pub(crate) fn init_from_env() -> Result<Option<sentry::ClientInitGuard>, ReportInitError> {
     let Some(dsn) = std::env::var("SENTRY_DSN").ok().filter(|v| !v.trim().is_empty()) else { return Ok(None) };
-    let parsed: sentry::types::Dsn = dsn.trim().parse().map_err(|e: sentry::types::ParseDsnError| {
-        ReportInitError::SentryDsn { value: redact_key(&dsn), reason: e.to_string() }
-    })?;
+    let parsed = parse_dsn(&dsn)?;
     let environment = std::env::var("SENTRY_ENVIRONMENT").ok().filter(|v| !v.trim().is_empty());
     let mut options = sentry::ClientOptions::default();
     options.dsn = Some(parsed);
@@ -50,10 +48,30 @@ fn with_context(send: impl FnOnce()) {
     );
 }
 
+fn parse_dsn(dsn: &str) -> Result<sentry::types::Dsn, ReportInitError> {
+    dsn.trim().parse().map_err(|e: sentry::types::ParseDsnError| ReportInitError::SentryDsn {
+        value: redact_key(dsn),
+        reason: e.to_string(),
+    })
+}
+
 /// `https://key@host/1` → `https://***@host/1`: the key is a secret.
 fn redact_key(dsn: &str) -> String {
     match (dsn.find("://"), dsn.rfind('@')) {
         (Some(scheme), Some(at)) if at > scheme => format!("{}***{}", &dsn[..scheme + 3], &dsn[at..]),
         _ => dsn.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bad_dsn_is_an_error_naming_the_variable_without_the_key() {
+        let message = parse_dsn("https://s3cretkey@sentry.example.org").unwrap_err().to_string();
+        assert!(message.starts_with("SENTRY_DSN=\"https://***@sentry.example.org\" is not valid"), "{message}");
+        assert!(!message.contains("s3cretkey"), "{message}");
+        assert!(parse_dsn("https://key@o1.ingest.sentry.io/42").is_ok());
     }
 }
