@@ -1,7 +1,7 @@
 //! The event catalog: what it lists, in which order, `validate()`, and each render format
 //! (the JSON Schema checked against real lines with a JSON Schema validator).
 
-mod events_support;
+mod common;
 
 use audit_examples::exceptions::ApiException;
 use audit_examples::objects::{DeprecatedEndpointCalled, ObjectCreated};
@@ -9,7 +9,7 @@ use audit_examples::objecttypes::ObjecttypeEvent;
 use audit_runtime::catalog::{self, EventSchema, FieldSchema, Format, ValueKind};
 use audit_runtime::log_event;
 use audit_runtime::logging::Level;
-use events_support::capture;
+use common::capture_json as capture;
 use serde_json::{Value, json};
 use uuid::Uuid;
 

@@ -1,6 +1,6 @@
 //! `#[log_event]` events as our JSON layer writes them: keys, values and their JSON types.
 
-mod events_support;
+mod common;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -9,7 +9,7 @@ use audit_examples::objects::ObjectCreated;
 use audit_examples::objecttypes::ObjecttypeEvent;
 use audit_runtime::event::Event;
 use audit_runtime::log_event;
-use events_support::{capture, capture_at, only_line};
+use common::{capture_json as capture, capture_json_at as capture_at};
 use serde::Serialize;
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -37,7 +37,7 @@ fn a_struct_event_writes_its_name_level_and_typed_fields() {
         }
         .emit();
     });
-    let line = only_line(&captured);
+    let line = captured.only_line();
     assert_eq!(line["event"], json!("object_created"));
     assert_eq!(line["level"], json!("info"));
     assert_eq!(line["logger"], json!("audit_examples::objects"), "logger is the declaring module");
@@ -63,7 +63,7 @@ fn each_enum_variant_is_its_own_event_at_its_own_level() {
         ObjecttypeEvent::ObjecttypeDeleted { uuid, naam: "boom", token_identifier: "t", token_application: "a" }.emit();
         ObjecttypeEvent::DeprecatedEndpointCalled { endpoint: "/api/v1/objecttypes" }.emit();
     });
-    let lines = captured.lines();
+    let lines = captured.json_lines();
     assert_eq!(lines.len(), 2, "{}", captured.text());
     assert_eq!(lines[0]["event"], json!("objecttype_deleted"));
     assert_eq!(lines[0]["level"], json!("info"));
@@ -139,7 +139,7 @@ fn every_supported_type_keeps_its_json_type() {
         }
         .emit();
     });
-    let line = only_line(&captured);
+    let line = captured.only_line();
     assert_eq!(line["event"], json!("kitchen.sink"));
     assert_eq!(line["level"], json!("debug"));
     assert_eq!(line["signed"], json!(-42));
@@ -220,7 +220,7 @@ fn redacted_values_never_reach_the_output() {
     let text = captured.text();
     assert!(!text.contains("hunter2"), "the secret leaked: {text}");
     assert_eq!(serialized.load(Ordering::SeqCst), 0, "a redacted value is never serialized");
-    let lines = captured.lines();
+    let lines = captured.json_lines();
     assert_eq!(lines.len(), 3, "{text}");
     assert_eq!(lines[0]["event"], json!("logged_in"));
     assert_eq!(lines[0]["user"], json!("alice"));
@@ -251,7 +251,7 @@ fn generic_events_log_their_parameters_as_json() {
         PayloadReceived { payload: vec![1, 2, 3], source_ref: &"upstream".to_owned(), raw: vec![9] }.emit();
         PayloadReceived { payload: json!({"a": null}), source_ref: &5_u8, raw: vec![] }.emit();
     });
-    let lines = captured.lines();
+    let lines = captured.json_lines();
     assert_eq!(lines.len(), 2, "{}", captured.text());
     assert_eq!(lines[0]["payload"], json!([1, 2, 3]));
     assert_eq!(lines[0]["source_ref"], json!("upstream"));
@@ -272,7 +272,7 @@ fn a_disabled_level_writes_nothing_and_serializes_nothing() {
     assert_eq!(captured.text(), "");
     assert_eq!(serialized.load(Ordering::SeqCst), 0);
     let captured = capture_at(tracing::Level::DEBUG, || DebugDetail { value: Counted(&serialized) }.emit());
-    assert_eq!(only_line(&captured)["value"], json!("counted"));
+    assert_eq!(captured.only_line()["value"], json!("counted"));
     assert_eq!(serialized.load(Ordering::SeqCst), 1);
 }
 

@@ -43,6 +43,17 @@ fn wait_for_mails(server: &SmtpServer, count: usize) -> Vec<smtp::Received> {
     }
 }
 
+/// Waits until both reporters have sent (or suppressed) everything submitted.
+async fn flush_both(first: &Reporter, second: &Reporter) {
+    let (first, second) = (first.clone(), second.clone());
+    tokio::task::spawn_blocking(move || {
+        first.flush();
+        second.flush();
+    })
+    .await
+    .unwrap();
+}
+
 on_both_backends!(one_mail_per_error_per_window_shared_through_the_store);
 
 async fn one_mail_per_error_per_window_shared_through_the_store(db: &db::TestDb) {
@@ -60,13 +71,7 @@ async fn one_mail_per_error_per_window_shared_through_the_store(db: &db::TestDb)
     for i in 0..1000 {
         if i % 2 == 0 { first.mail_config_error(&error) } else { second.mail_config_error(&error) }
     }
-    let (a, b) = (first.clone(), second.clone());
-    tokio::task::spawn_blocking(move || {
-        a.flush();
-        b.flush();
-    })
-    .await
-    .unwrap();
+    flush_both(&first, &second).await;
     assert!(started.elapsed() < window, "the test ran past its own window");
     assert_eq!(server.messages().len(), 1, "1 000 identical errors in one window: one mail");
     let stats = (first.stats(), second.stats());
@@ -83,13 +88,7 @@ async fn one_mail_per_error_per_window_shared_through_the_store(db: &db::TestDb)
     for i in 0..100 {
         if i % 2 == 0 { first.mail_config_error(&error) } else { second.mail_config_error(&error) }
     }
-    let (a, b) = (first.clone(), second.clone());
-    tokio::task::spawn_blocking(move || {
-        a.flush();
-        b.flush();
-    })
-    .await
-    .unwrap();
+    flush_both(&first, &second).await;
     let messages = server.messages();
     assert_eq!(messages.len(), 3, "one more mail after the window");
     let mail = &messages[0];

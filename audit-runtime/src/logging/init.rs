@@ -44,6 +44,19 @@ impl LogConfig {
     /// Builds the subscriber without installing it: for a scoped
     /// `tracing::dispatcher::with_default`, or to install it yourself.
     pub fn build(&self) -> Result<(Dispatch, LogGuard), ConfigError> {
+        self.build_layers(None)
+    }
+
+    /// Builds the subscriber with one more layer beside the log sinks (for example the span
+    /// exporter of `audit_runtime::telemetry`), filtered at the configured level.
+    pub fn build_with<L>(&self, layer: L) -> Result<(Dispatch, LogGuard), ConfigError>
+    where
+        L: Layer<Registry> + Send + Sync + 'static,
+    {
+        self.build_layers(Some(layer.boxed()))
+    }
+
+    fn build_layers(&self, extra: Option<BoxedLayer>) -> Result<(Dispatch, LogGuard), ConfigError> {
         let mut layers: Vec<BoxedLayer> = Vec::new();
         let mut file_workers = Vec::new();
 
@@ -63,16 +76,9 @@ impl LogConfig {
             layers.push(layer);
         }
         if let Some(path) = &self.logfile {
-            let level = self.effective_logfile_level();
-            let (writer, guard) = file_sink(vars::LOGFILE, path)?;
+            let (layer, guard) = self.json_file_layer(vars::LOGFILE, path, self.effective_logfile_level())?;
+            layers.push(layer);
             file_workers.push(guard);
-            layers.push(
-                JsonLayer::new(writer)
-                    .with_source(&self.source)
-                    .critical_only(level.is_critical_only())
-                    .with_filter(level.env_filter())
-                    .boxed(),
-            );
         }
         if let Some(path) = &self.errors_file {
             // At least `error`; `critical` when that is the configured level everywhere.
@@ -80,19 +86,45 @@ impl LogConfig {
                 LevelSpec::Level(Level::Critical) => LevelSpec::Level(Level::Critical),
                 _ => LevelSpec::Level(Level::Error),
             };
-            let (writer, guard) = file_sink(vars::LOG_ERRORS, path)?;
+            let (layer, guard) = self.json_file_layer(vars::LOG_ERRORS, path, &level)?;
+            layers.push(layer);
             file_workers.push(guard);
-            layers.push(
-                JsonLayer::new(writer)
-                    .with_source(&self.source)
-                    .critical_only(level.is_critical_only())
-                    .with_filter(level.env_filter())
-                    .boxed(),
-            );
+        }
+
+        if let Some(extra) = extra {
+            layers.push(extra.with_filter(self.level.env_filter()).boxed());
+        }
+        if let Some(address) = &self.email_errors {
+            #[cfg(feature = "smtp")]
+            layers.push(crate::report::email_errors_layer(address, &self.source).map_err(|e| {
+                ConfigError::InvalidValue { variable: e.variable, value: e.value, expected: e.expected }
+            })?);
+            #[cfg(not(feature = "smtp"))]
+            return Err(ConfigError::InvalidValue {
+                variable: vars::EMAIL_ERRORS.to_owned(),
+                value: address.clone(),
+                expected: "nothing in this build: mail needs the `smtp` feature of audit-runtime".to_owned(),
+            });
         }
 
         let subscriber = tracing_subscriber::registry().with(layers);
         Ok((Dispatch::new(subscriber), LogGuard { file_workers }))
+    }
+
+    /// A JSON sink appending to the file `variable` names, written by a background thread.
+    fn json_file_layer(
+        &self,
+        variable: &str,
+        path: &Path,
+        level: &LevelSpec,
+    ) -> Result<(BoxedLayer, WorkerGuard), ConfigError> {
+        let (writer, guard) = file_sink(variable, path)?;
+        let layer = JsonLayer::new(writer)
+            .with_source(&self.source)
+            .critical_only(level.is_critical_only())
+            .with_filter(level.env_filter())
+            .boxed();
+        Ok((layer, guard))
     }
 
     /// Builds the subscriber and installs it as the global default.

@@ -63,3 +63,12 @@ pub fn capture_json(f: impl FnOnce()) -> Capture {
     tracing::subscriber::with_default(subscriber, f);
     capture
 }
+
+/// Like [`capture_json`], with only `max_level` and more severe enabled.
+pub fn capture_json_at(max_level: tracing::Level, f: impl FnOnce()) -> Capture {
+    let capture = Capture::default();
+    let filter = tracing_subscriber::filter::LevelFilter::from_level(max_level);
+    let subscriber = tracing_subscriber::registry().with(JsonLayer::new(capture.clone()).with_filter(filter));
+    tracing::subscriber::with_default(subscriber, f);
+    capture
+}
