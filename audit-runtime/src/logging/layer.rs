@@ -79,7 +79,7 @@ impl SpanFields {
         self.entries.iter().find(|(k, _)| *k == key).map(|(_, v)| v.as_str())
     }
 
-    fn set(&mut self, key: &'static str, value: String) {
+    pub(crate) fn set(&mut self, key: &'static str, value: String) {
         match self.entries.iter_mut().find(|(k, _)| *k == key) {
             Some(entry) => entry.1 = value,
             None => self.entries.push((key, value)),
@@ -88,12 +88,16 @@ impl SpanFields {
 }
 
 /// Records span fields as JSON values.
-struct SpanFieldVisitor<'a> {
-    fields: &'a mut SpanFields,
+pub(crate) struct SpanFieldVisitor<'a> {
+    pub(crate) fields: &'a mut SpanFields,
 }
 
 impl SpanFieldVisitor<'_> {
     fn encode(&mut self, field: &Field, write: impl FnOnce(&mut Vec<u8>)) {
+        // `otel.*` fields steer the span exporter (its name, a remote parent): not log data.
+        if field.name().starts_with("otel.") {
+            return;
+        }
         let mut out = Vec::new();
         write(&mut out);
         // Everything the encoders write is valid UTF-8 (escaped JSON text).

@@ -94,6 +94,7 @@ impl ConfigurationError {
     }
 
     /// What makes two errors "the same error" for the rate limit: message, object, setting.
+    #[cfg(feature = "smtp")]
     pub(crate) fn rate_limit_key(&self) -> String {
         let parts =
             [self.message.as_str(), self.object_type, &self.object_id, self.config_field.as_deref().unwrap_or("")];
@@ -101,7 +102,7 @@ impl ConfigurationError {
     }
 
     /// The mail's text.
-    #[cfg_attr(not(feature = "smtp"), allow(dead_code))]
+    #[cfg(feature = "smtp")]
     pub(crate) fn report_body(&self, window_hours: f64) -> String {
         let mut body = format!("A configuration error needs fixing.\n\n{}\n\n", self.message);
         body.push_str(&format!("Object:        {} {} ({})\n", self.object_type, self.object_id, self.object_repr));
@@ -162,6 +163,7 @@ pub fn handle_config_error(error: &ConfigurationError) {
 
 /// FNV-1a over the parts with a separator: stable across processes and versions (a std
 /// `Hasher` is neither), which a limit shared through the database needs.
+#[cfg(feature = "smtp")]
 pub(crate) fn fnv1a(parts: &[&str]) -> u64 {
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
     for part in parts {

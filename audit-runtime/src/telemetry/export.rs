@@ -1,0 +1,306 @@
+//! The exporter thread: a bounded queue filled by the layer, emptied in batches that are
+//! encoded and posted over plain HTTP/1.1. The caller never waits for the network: a full
+//! queue drops the span and counts it.
+
+use std::cell::Cell;
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::net::{TcpStream, ToSocketAddrs};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use super::config::{Endpoint, OtlpConfig};
+use super::proto;
+use super::record::{Resource, SpanRecord};
+
+/// At most one warning about failed exports per this interval.
+const WARN_INTERVAL: Duration = Duration::from_secs(60);
+/// After a failed export, batches are dropped without being encoded or sent for this long,
+/// doubling at each new failure up to [`MAX_BACKOFF`]: a collector that is down costs the
+/// service almost nothing.
+const FIRST_BACKOFF: Duration = Duration::from_millis(500);
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+
+thread_local! {
+    /// True on the exporter thread: the layer ignores spans made there, so that the
+    /// exporter's own warnings never feed back into the exporter.
+    pub(crate) static ON_EXPORTER_THREAD: Cell<bool> = const { Cell::new(false) };
+}
+
+#[derive(Default)]
+struct Queue {
+    spans: Vec<SpanRecord>,
+    /// Bumped by each flush request; the thread answers by setting `flushed` to it.
+    flush_requested: u64,
+    flushed: u64,
+    shutdown: bool,
+    stopped: bool,
+}
+
+/// What the layer and the thread share.
+pub(crate) struct Shared {
+    queue: Mutex<Queue>,
+    /// Wakes the exporter thread.
+    wake: Condvar,
+    /// Wakes whoever waits for a flush.
+    done: Condvar,
+    max_queue_size: usize,
+    batch_size: usize,
+    pub(crate) dropped: AtomicU64,
+    pub(crate) exported: AtomicU64,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, Queue> {
+        // A panic while holding the lock leaves a queue that is still consistent.
+        self.queue.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Hands a finished span to the exporter; drops it (counted) when the queue is full.
+    pub(crate) fn push(&self, span: SpanRecord) {
+        let mut queue = self.lock();
+        if queue.spans.len() >= self.max_queue_size || queue.stopped {
+            drop(queue);
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        queue.spans.push(span);
+        // Wake the thread only when a batch is full: most spans cost no system call.
+        let wake = queue.spans.len() == self.batch_size;
+        drop(queue);
+        if wake {
+            self.wake.notify_one();
+        }
+    }
+
+    /// Asks the thread to export everything queued now, and waits at most `timeout`.
+    /// True when everything queued before the call was handled (sent or dropped).
+    pub(crate) fn flush(&self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        let mut queue = self.lock();
+        if queue.stopped {
+            return queue.spans.is_empty();
+        }
+        queue.flush_requested += 1;
+        let ticket = queue.flush_requested;
+        self.wake.notify_one();
+        while queue.flushed < ticket && !queue.stopped {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            queue = self.done.wait_timeout(queue, left).unwrap_or_else(|p| p.into_inner()).0;
+        }
+        true
+    }
+
+    /// Stops the thread after a last export, waiting at most `timeout`.
+    pub(crate) fn shutdown(&self, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        let mut queue = self.lock();
+        queue.shutdown = true;
+        self.wake.notify_one();
+        while !queue.stopped {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return;
+            }
+            queue = self.done.wait_timeout(queue, left).unwrap_or_else(|p| p.into_inner()).0;
+        }
+    }
+}
+
+/// Starts the exporter thread.
+pub(crate) fn start(config: &OtlpConfig) -> io::Result<Arc<Shared>> {
+    let shared = Arc::new(Shared {
+        queue: Mutex::new(Queue::default()),
+        wake: Condvar::new(),
+        done: Condvar::new(),
+        max_queue_size: config.max_queue_size,
+        batch_size: config.max_export_batch_size.min(config.max_queue_size),
+        dropped: AtomicU64::new(0),
+        exported: AtomicU64::new(0),
+    });
+    let worker = Worker {
+        shared: shared.clone(),
+        client: Client { endpoint: config.endpoint.clone(), headers: config.headers.clone(), timeout: config.timeout },
+        resource: config.resource(),
+        delay: config.schedule_delay,
+        last_warning: None,
+        failures_since_warning: 0,
+        backoff: Duration::ZERO,
+        retry_at: None,
+    };
+    std::thread::Builder::new().name("audit-otlp-export".to_owned()).spawn(move || worker.run())?;
+    Ok(shared)
+}
+
+struct Worker {
+    shared: Arc<Shared>,
+    client: Client,
+    resource: Resource,
+    delay: Duration,
+    last_warning: Option<Instant>,
+    failures_since_warning: u64,
+    /// The current back-off after failures (zero while exports succeed).
+    backoff: Duration,
+    /// No export is tried before this instant.
+    retry_at: Option<Instant>,
+}
+
+impl Worker {
+    fn run(mut self) {
+        ON_EXPORTER_THREAD.with(|flag| flag.set(true));
+        let mut next_export = Instant::now() + self.delay;
+        loop {
+            let mut queue = self.shared.lock();
+            // Sleep until a batch is full, a flush or shutdown is asked, or the delay is over.
+            loop {
+                let due = Instant::now() >= next_export;
+                if due
+                    || queue.shutdown
+                    || queue.flush_requested > queue.flushed
+                    || queue.spans.len() >= self.shared.batch_size
+                {
+                    break;
+                }
+                let left = next_export.saturating_duration_since(Instant::now());
+                queue = self.shared.wake.wait_timeout(queue, left).unwrap_or_else(|p| p.into_inner()).0;
+            }
+            let ticket = queue.flush_requested;
+            let shutdown = queue.shutdown;
+            // The next spans go into a vector already grown, so the callers' pushes never
+            // reallocate while holding the lock.
+            let spans = std::mem::replace(&mut queue.spans, Vec::with_capacity(self.shared.batch_size));
+            drop(queue);
+
+            for batch in spans.chunks(self.shared.batch_size.max(1)) {
+                self.export(batch);
+            }
+            next_export = Instant::now() + self.delay;
+
+            let mut queue = self.shared.lock();
+            queue.flushed = ticket;
+            if shutdown {
+                // A span closed meanwhile is still sent.
+                let rest = std::mem::take(&mut queue.spans);
+                queue.stopped = true;
+                drop(queue);
+                for batch in rest.chunks(self.shared.batch_size.max(1)) {
+                    self.export(batch);
+                }
+                self.shared.done.notify_all();
+                return;
+            }
+            drop(queue);
+            self.shared.done.notify_all();
+        }
+    }
+
+    fn export(&mut self, batch: &[SpanRecord]) {
+        if batch.is_empty() {
+            return;
+        }
+        let now = Instant::now();
+        if self.retry_at.is_some_and(|at| now < at) {
+            self.shared.dropped.fetch_add(batch.len() as u64, Ordering::Relaxed);
+            return;
+        }
+        let body = proto::export_request(&self.resource, batch);
+        match self.client.post(&body) {
+            Ok(()) => {
+                self.shared.exported.fetch_add(batch.len() as u64, Ordering::Relaxed);
+                self.backoff = Duration::ZERO;
+                self.retry_at = None;
+            }
+            Err(error) => {
+                self.shared.dropped.fetch_add(batch.len() as u64, Ordering::Relaxed);
+                self.failures_since_warning += 1;
+                let now = Instant::now();
+                self.backoff = (self.backoff * 2).clamp(FIRST_BACKOFF, MAX_BACKOFF);
+                self.retry_at = Some(now + self.backoff);
+                if self.last_warning.is_none_or(|last| now.duration_since(last) >= WARN_INTERVAL) {
+                    tracing::warn!(
+                        endpoint = %self.client.url(),
+                        error = %error,
+                        failed_exports = self.failures_since_warning,
+                        dropped_spans_total = self.shared.dropped.load(Ordering::Relaxed),
+                        "otlp_export_failed"
+                    );
+                    self.last_warning = Some(now);
+                    self.failures_since_warning = 0;
+                }
+            }
+        }
+    }
+}
+
+/// A minimal HTTP/1.1 client: one connection per export, `Connection: close`.
+struct Client {
+    endpoint: Endpoint,
+    headers: Vec<(String, String)>,
+    timeout: Duration,
+}
+
+impl Client {
+    fn url(&self) -> String {
+        format!("http://{}{}", self.endpoint.host_header(), self.endpoint.path)
+    }
+
+    fn post(&self, body: &[u8]) -> io::Result<()> {
+        let deadline = Instant::now() + self.timeout;
+        let addresses = (self.endpoint.host.as_str(), self.endpoint.port).to_socket_addrs()?;
+        let mut last_error = io::Error::new(io::ErrorKind::NotFound, "the host name resolved to no address");
+        let mut stream = None;
+        for address in addresses {
+            let left = deadline.saturating_duration_since(Instant::now()).max(Duration::from_millis(1));
+            match TcpStream::connect_timeout(&address, left) {
+                Ok(s) => {
+                    stream = Some(s);
+                    break;
+                }
+                Err(e) => last_error = e,
+            }
+        }
+        let mut stream = stream.ok_or(last_error)?;
+        let left = deadline.saturating_duration_since(Instant::now()).max(Duration::from_millis(1));
+        stream.set_write_timeout(Some(left))?;
+        stream.set_read_timeout(Some(left))?;
+        stream.set_nodelay(true)?;
+
+        let mut head = format!(
+            "POST {} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/x-protobuf\r\nContent-Length: {}\r\nConnection: close\r\nUser-Agent: audit-runtime/{}\r\n",
+            self.endpoint.path,
+            self.endpoint.host_header(),
+            body.len(),
+            env!("CARGO_PKG_VERSION"),
+        );
+        for (name, value) in &self.headers {
+            head.push_str(name);
+            head.push_str(": ");
+            head.push_str(value);
+            head.push_str("\r\n");
+        }
+        head.push_str("\r\n");
+        stream.write_all(head.as_bytes())?;
+        stream.write_all(body)?;
+        stream.flush()?;
+
+        let mut reader = BufReader::new(stream);
+        let mut status_line = String::new();
+        reader.read_line(&mut status_line)?;
+        let status: u16 =
+            status_line.split_whitespace().nth(1).and_then(|code| code.parse().ok()).ok_or_else(|| {
+                io::Error::new(io::ErrorKind::InvalidData, format!("not an HTTP answer: {status_line:?}"))
+            })?;
+        if (200..300).contains(&status) {
+            return Ok(());
+        }
+        // Keep a little of the body: collectors say what was wrong there.
+        let mut rest = Vec::new();
+        let _ = reader.take(4096).read_to_end(&mut rest);
+        let text = String::from_utf8_lossy(&rest);
+        let reason = text.split("\r\n\r\n").nth(1).unwrap_or("").trim();
+        Err(io::Error::other(format!("the collector answered {}: {reason}", status_line.trim())))
+    }
+}

@@ -1,0 +1,95 @@
+//! Which traces are recorded: the standard `OTEL_TRACES_SAMPLER` samplers.
+
+use super::config::{TelemetryError, invalid_value, vars};
+
+/// A sampler of the OpenTelemetry specification.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Sampler {
+    /// Every trace.
+    AlwaysOn,
+    /// No trace (ids are still assigned, so log lines and `traceparent` still carry them).
+    AlwaysOff,
+    /// A fixed share of traces, decided from the trace id so every service decides alike.
+    TraceIdRatio(f64),
+    /// The parent's decision for a child span; `root` decides for a root span.
+    ParentBased(Box<Sampler>),
+}
+
+impl Default for Sampler {
+    /// `parentbased_always_on`, the specification's default.
+    fn default() -> Self {
+        Sampler::ParentBased(Box::new(Sampler::AlwaysOn))
+    }
+}
+
+const ACCEPTED: &str =
+    "always_on, always_off, traceidratio, parentbased_always_on, parentbased_always_off, parentbased_traceidratio";
+
+impl Sampler {
+    /// Reads `OTEL_TRACES_SAMPLER` and `OTEL_TRACES_SAMPLER_ARG` values.
+    pub fn parse(name: Option<&str>, arg: Option<&str>) -> Result<Self, TelemetryError> {
+        let ratio = || -> Result<f64, TelemetryError> {
+            match arg {
+                None => Ok(1.0),
+                Some(text) => match text.parse::<f64>() {
+                    Ok(r) if (0.0..=1.0).contains(&r) => Ok(r),
+                    _ => Err(invalid_value(vars::SAMPLER_ARG, text, "a ratio between 0 and 1, such as 0.25")),
+                },
+            }
+        };
+        Ok(match name.unwrap_or("parentbased_always_on") {
+            "always_on" => Sampler::AlwaysOn,
+            "always_off" => Sampler::AlwaysOff,
+            "traceidratio" => Sampler::TraceIdRatio(ratio()?),
+            "parentbased_always_on" => Sampler::ParentBased(Box::new(Sampler::AlwaysOn)),
+            "parentbased_always_off" => Sampler::ParentBased(Box::new(Sampler::AlwaysOff)),
+            "parentbased_traceidratio" => Sampler::ParentBased(Box::new(Sampler::TraceIdRatio(ratio()?))),
+            other => return Err(invalid_value(vars::SAMPLER, other, format!("one of {ACCEPTED}"))),
+        })
+    }
+
+    /// Whether a span of `trace_id` is recorded; `parent` is the parent's decision, if any.
+    pub(crate) fn sample(&self, parent: Option<bool>, trace_id: u128) -> bool {
+        match self {
+            Sampler::AlwaysOn => true,
+            Sampler::AlwaysOff => false,
+            Sampler::TraceIdRatio(ratio) => {
+                // The low 63 bits of the trace id against the ratio's share of them.
+                let bound = (ratio * (1u64 << 63) as f64) as u64;
+                ((trace_id as u64) & (u64::MAX >> 1)) < bound
+            }
+            Sampler::ParentBased(root) => match parent {
+                Some(sampled) => sampled,
+                None => root.sample(None, trace_id),
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ratio_samples_about_that_share() {
+        let sampler = Sampler::TraceIdRatio(0.25);
+        let mut rng = super::super::ids::Rng::seeded(7);
+        let kept = (0..10_000).filter(|_| sampler.sample(None, rng.trace_id())).count();
+        assert!((2_200..2_800).contains(&kept), "{kept}");
+    }
+
+    #[test]
+    fn parent_based_follows_the_parent() {
+        let sampler = Sampler::ParentBased(Box::new(Sampler::AlwaysOn));
+        assert!(!sampler.sample(Some(false), 1));
+        assert!(sampler.sample(None, 1));
+    }
+
+    #[test]
+    fn unknown_names_and_bad_ratios_are_clear_errors() {
+        let e = Sampler::parse(Some("sometimes"), None).unwrap_err().to_string();
+        assert!(e.contains("OTEL_TRACES_SAMPLER=\"sometimes\"") && e.contains("traceidratio"), "{e}");
+        let e = Sampler::parse(Some("traceidratio"), Some("2")).unwrap_err().to_string();
+        assert!(e.contains("OTEL_TRACES_SAMPLER_ARG=\"2\""), "{e}");
+    }
+}
