@@ -70,3 +70,164 @@ fn with_current_json<R>(key: &str, read: impl FnOnce(&str) -> R) -> Option<R> {
         None
     })
 }
+
+/// The key of a background task's attempt count (the name the seeds use).
+pub const TASK_ATTEMPT_COUNT: &str = "task_attempt_count";
+
+/// A scope for one attempt of a background task: binds `task_id` and `task_attempt_count` the
+/// way a request binds `request_id`, and writes `task_started`, then `task_succeeded`
+/// (`duration_ms`) or `task_failed` (`duration_ms`, and the error as `exception`).
+///
+/// ```
+/// use audit_runtime::context::task_scope;
+///
+/// // A closure: `Ok` succeeds, `Err` fails (the error's text, `{:#}`, is the `exception`).
+/// let sent: Result<u32, std::io::Error> = task_scope("send-notification-17", 1).in_scope(|| {
+///     tracing::info!("notification_sent"); // carries "task_id" and "task_attempt_count"
+///     Ok(17)
+/// });
+///
+/// // A future (spawn the returned future; it carries the scope wherever it runs).
+/// # async fn deliver() -> Result<(), String> { Ok(()) }
+/// # async fn example() {
+/// let delivered = task_scope("deliver-42", 2).run(deliver()).await;
+/// # }
+/// ```
+///
+/// A scope made inside an HTTP request (its span is the parent of the `task` span) keeps the
+/// request's `request_id` on the task's lines too. A closure that
+/// panics, or a future dropped before it completes, writes `task_failed` too. Like the
+/// request span, the `task` span is at level `ERROR` so that a `LOG_LEVEL` above `info` does
+/// not take the task id away from the lines that are written.
+pub fn task_scope(task_id: impl std::fmt::Display, attempt: u32) -> TaskScope {
+    let task_id = task_id.to_string();
+    TaskScope { span: tracing::error_span!("task", task_id = task_id.as_str(), task_attempt_count = attempt) }
+}
+
+/// What [`task_scope`] returns: run a closure with [`in_scope`](Self::in_scope) or a future with
+/// [`run`](Self::run).
+#[must_use = "a task scope does nothing until `in_scope` or `run` is called"]
+#[derive(Debug, Clone)]
+pub struct TaskScope {
+    span: tracing::Span,
+}
+
+/// The outcome of a task: whether it failed, and why. Implemented for `()` (always succeeds)
+/// and for `Result<T, E>` with `E: Display` (the `exception` is `{:#}` of the error, which
+/// prints the whole chain for `anyhow::Error`).
+pub trait TaskOutcome {
+    /// The error, when the task failed.
+    fn failure(&self) -> Option<&dyn std::fmt::Display>;
+}
+
+impl TaskOutcome for () {
+    fn failure(&self) -> Option<&dyn std::fmt::Display> {
+        None
+    }
+}
+
+impl<T, E: std::fmt::Display> TaskOutcome for Result<T, E> {
+    fn failure(&self) -> Option<&dyn std::fmt::Display> {
+        self.as_ref().err().map(|error| error as &dyn std::fmt::Display)
+    }
+}
+
+impl TaskScope {
+    /// The `task` span: instrument work spawned by the task with a clone of it.
+    pub fn span(&self) -> &tracing::Span {
+        &self.span
+    }
+
+    /// Runs `work` inside the scope.
+    pub fn in_scope<R: TaskOutcome>(self, work: impl FnOnce() -> R) -> R {
+        let _entered = self.span.enter();
+        let attempt = TaskAttempt::start();
+        let outcome = work();
+        attempt.finish(&outcome);
+        outcome
+    }
+
+    /// Runs `work` inside the scope: the span is entered at every poll, `task_started` is
+    /// written at the first.
+    pub fn run<F>(self, work: F) -> impl std::future::Future<Output = F::Output> + use<F>
+    where
+        F: std::future::Future,
+        F::Output: TaskOutcome,
+    {
+        use tracing::Instrument as _;
+        async move {
+            let attempt = TaskAttempt::start();
+            let outcome = work.await;
+            attempt.finish(&outcome);
+            outcome
+        }
+        .instrument(self.span)
+    }
+}
+
+/// One running attempt; writes `task_failed` if dropped unfinished (a panic, a cancelled future).
+struct TaskAttempt {
+    start: std::time::Instant,
+    finished: bool,
+}
+
+impl TaskAttempt {
+    fn start() -> Self {
+        task_events::TaskStarted.emit();
+        TaskAttempt { start: std::time::Instant::now(), finished: false }
+    }
+
+    fn duration_ms(&self) -> f64 {
+        self.start.elapsed().as_micros() as f64 / 1000.0
+    }
+
+    fn finish(mut self, outcome: &impl TaskOutcome) {
+        self.finished = true;
+        match outcome.failure() {
+            None => task_events::TaskSucceeded { duration_ms: self.duration_ms() }.emit(),
+            Some(error) => task_failed(self.duration_ms(), &format!("{error:#}")),
+        }
+    }
+}
+
+impl Drop for TaskAttempt {
+    fn drop(&mut self) {
+        if !self.finished {
+            let why = if std::thread::panicking() {
+                "the task panicked"
+            } else {
+                "the task was cancelled: its future was dropped before it completed"
+            };
+            task_failed(self.duration_ms(), why);
+        }
+    }
+}
+
+/// `task_failed` with the error as `exception` (a key `#[log_event]` fields cannot take).
+fn task_failed(duration_ms: f64, error: &str) {
+    tracing::error!(event = "task_failed", duration_ms, exception = error);
+}
+
+/// The events of [`task_scope`], declared for the catalog.
+pub mod task_events {
+    use crate::log_event;
+
+    /// A background task started an attempt.
+    #[log_event(name = "task_started", level = "info", group = "Background tasks")]
+    pub struct TaskStarted;
+
+    /// A background task's attempt succeeded.
+    #[log_event(name = "task_succeeded", level = "info", group = "Background tasks")]
+    pub struct TaskSucceeded {
+        /// How long the attempt took, in milliseconds.
+        pub duration_ms: f64,
+    }
+
+    /// A background task's attempt failed (it returned an error, panicked, or was cancelled);
+    /// the reason is in `exception`.
+    #[log_event(name = "task_failed", level = "error", group = "Background tasks")]
+    pub struct TaskFailed {
+        /// How long the attempt took, in milliseconds.
+        pub duration_ms: f64,
+    }
+}

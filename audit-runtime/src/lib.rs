@@ -9,7 +9,10 @@ pub mod audit;
 pub mod catalog;
 pub mod context;
 pub mod event;
+#[cfg(feature = "http")]
+pub mod http;
 pub mod logging;
+pub mod report;
 #[cfg(feature = "store")]
 pub mod store;
 #[cfg(feature = "otlp")]

@@ -1,0 +1,46 @@
+//! Requests and API errors (feature `http`): a tower layer for axum services, and the
+//! standard error body.
+//!
+//! - [`RequestLogLayer`]: a request id (from `X-Request-ID` when sane, else a UUID) echoed in
+//!   the response; a `request` span binding `request_id` and `user_id` for every line and audit
+//!   entry inside; `request_started`, `request_finished`, `request_failed`; a panic in a
+//!   handler answered with a 500 and logged as `api.uncaught_exception`.
+//! - [`RequestContext`] and [`bind_user_id`]: the request's id and span, and binding the user
+//!   once an authentication step knows it.
+//! - [`ApiError`]: `status`, `code`, `title`, `data` or `invalid_params`, and an
+//!   `exception_id`; answered as the seeds' JSON body and logged as `api.handled_exception`.
+//!   Axum's JSON and path rejections convert into it, and [`BearerToken`] rejects with it, so
+//!   handlers use `?`.
+//!
+//! ```
+//! use audit_runtime::http::{ApiError, RequestContext, RequestLogLayer};
+//! use axum::{Json, Router, routing::post};
+//! use axum::extract::rejection::JsonRejection;
+//!
+//! async fn create(ctx: RequestContext, body: Result<Json<serde_json::Value>, JsonRejection>)
+//!     -> Result<Json<serde_json::Value>, ApiError>
+//! {
+//!     let Json(body) = body?; // a bad body: 400 with `invalid_params`
+//!     ctx.bind_user_id("alice");
+//!     tracing::info!("object_created"); // carries request_id and "user_id":"alice"
+//!     Ok(Json(body))
+//! }
+//!
+//! let app: Router = Router::new().route("/objects", post(create)).layer(RequestLogLayer::new());
+//! ```
+//!
+//! Background work outside requests binds its context with
+//! [`context::task_scope`](crate::context::task_scope).
+
+mod error;
+pub mod events;
+mod layer;
+mod panic;
+mod request;
+
+pub use error::{ApiError, BearerToken, HANDLED_EXCEPTION_EVENT, InvalidParam, PROBLEM_JSON, UNCAUGHT_EXCEPTION_EVENT};
+pub use layer::{
+    MAX_REQUEST_ID_LEN, REQUEST_ID_HEADER, RequestLog, RequestLogBody, RequestLogLayer, ResponseFuture,
+    is_sane_request_id,
+};
+pub use request::{HasExtensions, RequestContext, bind_user_id};
