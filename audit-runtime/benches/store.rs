@@ -36,7 +36,9 @@ fn runtime() -> tokio::runtime::Runtime {
 }
 
 fn objects() -> Vec<Observation> {
-    (0..ENTRIES as i64).map(|id| Observation { id, value: id as f64, note: "checked by the night shift".into() }).collect()
+    (0..ENTRIES as i64)
+        .map(|id| Observation { id, value: id as f64, note: "checked by the night shift".into() })
+        .collect()
 }
 
 async fn auditor_round(auditor: &Auditor, objects: &[Observation]) {

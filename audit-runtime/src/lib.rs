@@ -20,9 +20,9 @@ pub mod telemetry;
 pub mod trace;
 
 pub use audit::{Action, Actor, AuditEntry, Audited, FieldChange};
+pub use audit_macros::{Audited, log_event, trace_span};
 #[cfg(feature = "store")]
 pub use store::{AuditStore, Auditor};
-pub use audit_macros::{Audited, log_event, trace_span};
 
 /// Items used by the code that the macros generate. Not a public API: it changes without notice.
 #[doc(hidden)]
