@@ -27,31 +27,44 @@ const HEX: &[u8; 16] = b"0123456789abcdef";
 
 /// Appends `s` as the inside of a JSON string (no surrounding quotes).
 ///
-/// Rust strings are valid UTF-8, so the only work is escaping; runs of plain bytes are copied
-/// in one go. U+2028 and U+2029 are escaped as well, so a line can be embedded in JavaScript.
+/// Rust strings are valid UTF-8, so the only work is escaping. Most values need none: they are
+/// checked eight bytes at a time and copied in one go. U+2028 and U+2029 are escaped as well,
+/// so a line can be embedded in JavaScript.
 #[inline]
 pub(crate) fn escape_into(out: &mut Vec<u8>, s: &str) {
     let bytes = s.as_bytes();
+    if !needs_escaping(bytes) {
+        out.extend_from_slice(bytes);
+        return;
+    }
+    escape_slow(out, bytes);
+}
+
+/// Whether any byte needs escaping (or is 0xE2, which may start U+2028/U+2029).
+#[inline]
+pub(crate) fn needs_escaping(bytes: &[u8]) -> bool {
+    let len = bytes.len();
+    if len < 8 {
+        return bytes.iter().any(|&b| NEEDS_ESCAPE[b as usize] || b == 0xE2);
+    }
+    let load = |at: usize| u64::from_le_bytes(bytes[at..at + 8].try_into().unwrap_or([0; 8]));
+    let mut at = 0;
+    while at + 8 <= len {
+        if chunk_needs_attention(load(at)) {
+            return true;
+        }
+        at += 8;
+    }
+    // The last bytes as one overlapping load: no padding through memory (a store-forwarding
+    // stall that cost more than the whole check).
+    at < len && chunk_needs_attention(load(len - 8))
+}
+
+#[cold]
+fn escape_slow(out: &mut Vec<u8>, bytes: &[u8]) {
     let mut start = 0;
     let mut i = 0;
-    loop {
-        // Skip eight plain bytes at a time; most values have nothing to escape.
-        while let Some(chunk) = bytes.get(i..i + 8) {
-            if chunk_needs_attention(u64::from_le_bytes(chunk.try_into().unwrap_or([0; 8]))) {
-                break;
-            }
-            i += 8;
-        }
-        // The last few bytes, padded with a plain byte, in one test too.
-        let rest = bytes.len() - i;
-        if rest > 0 && rest < 8 {
-            let mut padded = [b'a'; 8];
-            padded[..rest].copy_from_slice(&bytes[i..]);
-            if !chunk_needs_attention(u64::from_le_bytes(padded)) {
-                break;
-            }
-        }
-        let Some(&b) = bytes.get(i) else { break };
+    while let Some(&b) = bytes.get(i) {
         if NEEDS_ESCAPE[b as usize] {
             out.extend_from_slice(&bytes[start..i]);
             push_escaped_byte(out, b);

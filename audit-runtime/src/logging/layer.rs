@@ -189,11 +189,36 @@ fn push_error_chain(out: &mut Vec<u8>, error: &(dyn Error + 'static)) {
     out.push(b'"');
 }
 
-thread_local! {
-    /// The line being built. Reused, so a line costs no allocation once it has grown.
-    static LINE: RefCell<Vec<u8>> = RefCell::new(Vec::with_capacity(512));
+/// The per-thread buffers of a line, reused so a line costs no allocation once they have grown.
+#[derive(Default)]
+struct LineBuffers {
+    /// The line being built.
+    line: Vec<u8>,
     /// The event's name while the other fields are written.
-    static EVENT_NAME: RefCell<Vec<u8>> = RefCell::new(Vec::with_capacity(128));
+    name: Vec<u8>,
+    /// The keys written so far, so that span fields never repeat one.
+    keys: Vec<&'static str>,
+    /// Field names known to be written as they are (see [`KeySet::is_plain`]).
+    plain_keys: PlainKeys,
+}
+
+/// A direct-mapped cache of field names (by address and length) that need no escaping and are
+/// not reserved: names are `&'static str` from callsite metadata, so the same few recur.
+struct PlainKeys([(usize, usize); 64]);
+
+impl Default for PlainKeys {
+    fn default() -> Self {
+        PlainKeys([(0, 0); 64])
+    }
+}
+
+thread_local! {
+    static BUFFERS: RefCell<LineBuffers> = RefCell::new(LineBuffers {
+        line: Vec::with_capacity(512),
+        name: Vec::with_capacity(128),
+        keys: Vec::with_capacity(32),
+        plain_keys: PlainKeys::default(),
+    });
     /// `Debug` output, before we know whether it is JSON or text.
     static SCRATCH: RefCell<Vec<u8>> = RefCell::new(Vec::with_capacity(128));
 }
@@ -213,50 +238,59 @@ enum NameSource {
     EventField,
 }
 
-/// The keys a line holds so far. Lines rarely have more than a dozen keys, so they live inline
-/// and the hot path does not allocate.
-struct KeySet {
-    inline: [&'static str; 16],
-    len: usize,
-    spill: Vec<&'static str>,
+/// The keys a line holds so far, in a buffer the thread reuses (a line has a dozen keys or so:
+/// a linear scan beats hashing).
+struct KeySet<'a> {
+    keys: &'a mut Vec<&'static str>,
+    plain: &'a mut PlainKeys,
 }
 
-impl KeySet {
-    fn new() -> Self {
-        KeySet { inline: [""; 16], len: 0, spill: Vec::new() }
-    }
-
+impl KeySet<'_> {
     /// Adds `key`; false when it was there already.
     #[inline]
     fn insert(&mut self, key: &'static str) -> bool {
-        if self.inline[..self.len].contains(&key) || self.spill.contains(&key) {
+        if self.keys.contains(&key) {
             return false;
         }
-        if self.len < self.inline.len() {
-            self.inline[self.len] = key;
-            self.len += 1;
-        } else {
-            self.spill.push(key);
-        }
+        self.keys.push(key);
         true
+    }
+
+    /// Whether `key` is written as it is: no character to escape, not a reserved name.
+    #[inline]
+    fn is_plain(&mut self, key: &'static str) -> bool {
+        let id = (key.as_ptr() as usize, key.len());
+        let slot = &mut self.plain.0[(id.0 >> 3) & 63];
+        if *slot == id {
+            return true;
+        }
+        let plain = !RESERVED_KEYS.contains(&key) && !format::needs_escaping(key.as_bytes());
+        if plain {
+            *slot = id;
+        }
+        plain
     }
 }
 
 /// Starts a key: `"key":` in JSON (with the comma), ` key=` in the console. A reserved name is
 /// written as `field.<name>`.
 #[inline]
-fn push_key(line: &mut Vec<u8>, format: LineFormat, key: &str) {
-    let renamed = RESERVED_KEYS.contains(&key);
+fn push_key(line: &mut Vec<u8>, format: LineFormat, key: &str, plain: bool) {
+    let renamed = !plain && RESERVED_KEYS.contains(&key);
     match format {
         LineFormat::Json => {
             if line.len() > 1 {
                 line.push(b',');
             }
             line.push(b'"');
-            if renamed {
-                line.extend_from_slice(b"field.");
+            if plain {
+                line.extend_from_slice(key.as_bytes());
+            } else {
+                if renamed {
+                    line.extend_from_slice(b"field.");
+                }
+                format::escape_into(line, key);
             }
-            format::escape_into(line, key);
             line.extend_from_slice(b"\":");
         }
         LineFormat::Console { ansi } => {
@@ -283,7 +317,7 @@ struct EventVisitor<'a> {
     name: &'a mut Vec<u8>,
     name_source: NameSource,
     format: LineFormat,
-    keys: KeySet,
+    keys: KeySet<'a>,
     critical: bool,
 }
 
@@ -292,7 +326,8 @@ impl EventVisitor<'_> {
     #[inline]
     fn field(&mut self, key: &'static str, write: impl FnOnce(&mut Vec<u8>, LineFormat)) {
         if self.keys.insert(key) {
-            push_key(self.line, self.format, key);
+            let plain = self.keys.is_plain(key);
+            push_key(self.line, self.format, key, plain);
             write(self.line, self.format);
         }
     }
@@ -447,13 +482,15 @@ impl<W> LineLayer<W> {
     }
 
     /// Builds the line of `event` into `line`; false when this layer does not write it.
-    fn format_event<S>(&self, line: &mut Vec<u8>, name: &mut Vec<u8>, event: &Event<'_>, ctx: &Context<'_, S>) -> bool
+    fn format_event<S>(&self, buffers: &mut LineBuffers, event: &Event<'_>, ctx: &Context<'_, S>) -> bool
     where
         S: Subscriber + for<'a> LookupSpan<'a>,
     {
         let meta = event.metadata();
+        let LineBuffers { line, name, keys, plain_keys } = buffers;
         line.clear();
         name.clear();
+        keys.clear();
         // In the console the fields follow the time, level and name: collect them apart.
         let mut console_fields = Vec::new();
         let fields: &mut Vec<u8> = match self.format {
@@ -468,7 +505,7 @@ impl<W> LineLayer<W> {
             name,
             name_source: NameSource::None,
             format: self.format,
-            keys: KeySet::new(),
+            keys: KeySet { keys, plain: plain_keys },
             critical: false,
         };
         event.record(&mut visitor);
@@ -494,7 +531,8 @@ impl<W> LineLayer<W> {
                 let Some(span_fields) = extensions.get::<SpanFields>() else { continue };
                 for (key, value) in &span_fields.entries {
                     if keys.insert(key) {
-                        push_key(fields, self.format, key);
+                        let plain = keys.is_plain(key);
+                        push_key(fields, self.format, key, plain);
                         match self.format {
                             LineFormat::Json => fields.extend_from_slice(value.as_bytes()),
                             LineFormat::Console { .. } => push_console_json(fields, value),
@@ -603,18 +641,16 @@ where
     }
 
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
-        let write = |line: &mut Vec<u8>, name: &mut Vec<u8>| {
-            if self.format_event(line, name, event, &ctx) {
+        let write = |buffers: &mut LineBuffers| {
+            if self.format_event(buffers, event, &ctx) {
                 // One write per line, so concurrent lines never interleave.
-                let _ = self.make_writer.make_writer_for(event.metadata()).write_all(line);
+                let _ = self.make_writer.make_writer_for(event.metadata()).write_all(&buffers.line);
             }
         };
-        LINE.with(|line| {
-            EVENT_NAME.with(|name| match (line.try_borrow_mut(), name.try_borrow_mut()) {
-                (Ok(mut line), Ok(mut name)) => write(&mut line, &mut name),
-                // Re-entered (a writer or a `Debug` impl that logs): use fresh buffers.
-                _ => write(&mut Vec::new(), &mut Vec::new()),
-            })
+        BUFFERS.with(|buffers| match buffers.try_borrow_mut() {
+            Ok(mut buffers) => write(&mut buffers),
+            // Re-entered (a writer or a `Debug` impl that logs): use fresh buffers.
+            Err(_) => write(&mut LineBuffers::default()),
         });
     }
 }
