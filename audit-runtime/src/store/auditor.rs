@@ -32,6 +32,9 @@ const DEFAULT_BATCH_SIZE: usize = 2_000;
 /// How long the writer waits before trying an unreachable database again, at most.
 const MAX_RETRY_DELAY: Duration = Duration::from_secs(5);
 const FIRST_RETRY_DELAY: Duration = Duration::from_millis(100);
+/// How long the writer waits for more records before writing a partial batch: the bound on how
+/// long a record waits when nobody flushes.
+const LINGER: Duration = Duration::from_millis(2);
 
 enum Command {
     /// A record, and who waits for it to be durable (a revision's `commit`). Boxed: the queue
@@ -39,6 +42,13 @@ enum Command {
     Record(Box<Record>, Option<oneshot::Sender<Result<(), String>>>),
     Flush(oneshot::Sender<Result<(), String>>),
     Shutdown(oneshot::Sender<()>),
+}
+
+impl Command {
+    /// Whether someone waits for this command to be handled.
+    fn is_awaited(&self) -> bool {
+        !matches!(self, Command::Record(_, None))
+    }
 }
 
 /// Counters of an [`Auditor`], for health checks and metrics.
@@ -421,11 +431,19 @@ impl Writer {
                 }
             };
             let mut batch = vec![first];
-            while batch.len() < self.batch_size {
-                match receiver.try_recv() {
-                    Ok(command) => batch.push(command),
-                    Err(_) => break,
-                }
+            // Gather a burst into one transaction: every commit rewrites each index page it
+            // touched, so ten small commits cost far more than one large one. Someone waiting
+            // (a flush, a revision, a shutdown) ends the wait at once.
+            let linger_until = Instant::now() + LINGER;
+            while batch.len() < self.batch_size && !batch.last().is_some_and(Command::is_awaited) {
+                let command = match receiver.try_recv() {
+                    Ok(command) => command,
+                    Err(_) => match receiver.recv_timeout(linger_until.saturating_duration_since(Instant::now())) {
+                        Ok(command) => command,
+                        Err(_) => break,
+                    },
+                };
+                batch.push(command);
             }
             if self.process(batch) {
                 break;

@@ -304,8 +304,40 @@ struct StoreInner {
 const ENTRY_COLUMNS: &str = "seq, time_us, actor_kind, actor_id, action, object_type, object_id, object_repr, \
                              message, changes, request_id, prev_hash, hash";
 
-/// Rows per multi-row `INSERT`: 13 columns each stays far below SQLite's 32 766 parameters.
-const INSERT_CHUNK: usize = 500;
+/// Rows per multi-row `INSERT`, largest first. 256 rows of 13 columns stay far below SQLite's
+/// 32 766 parameters.
+const INSERT_CHUNKS: [usize; 5] = [256, 64, 16, 4, 1];
+
+/// The `INSERT` of `rows` entries, built once per backend and size.
+fn insert_sql(backend: Backend, rows: usize) -> &'static str {
+    use std::sync::OnceLock;
+    static SQL: [[OnceLock<String>; 5]; 2] = [const { [const { OnceLock::new() }; 5] }; 2];
+    let size_index = INSERT_CHUNKS.iter().position(|size| *size == rows).unwrap_or(INSERT_CHUNKS.len() - 1);
+    let backend_index = usize::from(backend == Backend::Postgres);
+    SQL[backend_index][size_index].get_or_init(|| {
+        use std::fmt::Write as _;
+        let rows = INSERT_CHUNKS[size_index];
+        let mut sql = format!("INSERT INTO audit_entries ({ENTRY_COLUMNS}) VALUES ");
+        for row in 0..rows {
+            sql.push_str(if row == 0 { "(" } else { ",(" });
+            for column in 0..13 {
+                if column > 0 {
+                    sql.push(',');
+                }
+                match backend {
+                    // sqlx-sqlite looks `$N` up by name, once per parameter: quadratic for a
+                    // multi-row insert. Anonymous `?` binds in order.
+                    Backend::Sqlite => sql.push('?'),
+                    Backend::Postgres => {
+                        let _ = write!(sql, "${}", row * 13 + column + 1);
+                    }
+                }
+            }
+            sql.push(')');
+        }
+        sql
+    })
+}
 
 impl AuditStore {
     /// Connects to `sqlite://path` (the file is created) or `postgres://...`, and applies the
@@ -552,13 +584,15 @@ pub(crate) async fn open_pool(url: &DatabaseUrl, max: u32, acquire: Duration) ->
 }
 
 /// Per-connection settings. SQLite: WAL lets readers work beside the writer, FULL makes each
-/// commit durable, and the busy timeout lets several processes share the file.
+/// commit durable, the busy timeout lets several processes share the file, and a 64 MiB page
+/// cache keeps the indexes of a growing trail in memory (the default 2 MiB made the writer
+/// re-read pages from the OS on every batch).
 async fn prepare_connection(conn: &mut AnyConnection, backend: Backend) -> Result<(), sqlx::Error> {
     if backend == Backend::Sqlite {
         use sqlx::Executor as _;
         conn.execute(
             "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 10000; \
-             PRAGMA foreign_keys = ON;",
+             PRAGMA foreign_keys = ON; PRAGMA cache_size = -65536;",
         )
         .await?;
     }
@@ -687,31 +721,14 @@ pub(crate) async fn append_entries(
         row.chain_after(seq, &prev);
         prev.clone_from(&row.hash);
     }
-    for chunk in rows.chunks(INSERT_CHUNK) {
-        let mut sql = format!("INSERT INTO audit_entries ({ENTRY_COLUMNS}) VALUES ");
-        for i in 0..chunk.len() {
-            if i > 0 {
-                sql.push(',');
-            }
-            let base = i * 13;
-            sql.push('(');
-            for column in 1..=13 {
-                if column > 1 {
-                    sql.push(',');
-                }
-                match backend {
-                    // sqlx-sqlite looks `$N` up by name, once per parameter: quadratic for a
-                    // multi-row insert. Anonymous `?` binds in order.
-                    Backend::Sqlite => sql.push('?'),
-                    Backend::Postgres => {
-                        sql.push('$');
-                        sql.push_str(&(base + column).to_string());
-                    }
-                }
-            }
-            sql.push(')');
-        }
-        let mut statement = sqlx::query(&sql);
+    let mut rest: &[EntryRow] = rows;
+    while !rest.is_empty() {
+        // Chunks of a few fixed sizes: each size is one statement text, prepared once per
+        // connection and cached, where a batch-sized statement would be prepared every time.
+        let size = INSERT_CHUNKS.iter().copied().find(|size| *size <= rest.len()).unwrap_or(1);
+        let (chunk, tail) = rest.split_at(size);
+        rest = tail;
+        let mut statement = sqlx::query(insert_sql(backend, size));
         for row in chunk {
             statement = statement
                 .bind(row.seq)
