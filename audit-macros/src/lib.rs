@@ -6,6 +6,7 @@
 //! that one mistake gives one error.
 
 mod audited;
+mod errors;
 mod log_event;
 mod trace_span;
 

@@ -12,22 +12,7 @@ mod valid;
 use proc_macro2::TokenStream;
 use syn::DeriveInput;
 
-/// Errors collected while parsing and checking, reported together.
-#[derive(Default)]
-pub(crate) struct Errors(Option<syn::Error>);
-
-impl Errors {
-    pub(crate) fn push(&mut self, error: syn::Error) {
-        match &mut self.0 {
-            Some(errors) => errors.combine(error),
-            None => self.0 = Some(error),
-        }
-    }
-
-    fn take(&mut self) -> Option<syn::Error> {
-        self.0.take()
-    }
-}
+pub(crate) use crate::errors::Errors;
 
 pub(crate) fn derive(input: TokenStream) -> TokenStream {
     let input: DeriveInput = match syn::parse2(input) {

@@ -1,6 +1,6 @@
 //! The options of `#[log_event(...)]` and of the `#[event(...)]` helper attribute.
 
-use proc_macro2::{Span, TokenStream};
+use proc_macro2::TokenStream;
 use syn::parse::Parser;
 use syn::punctuated::Punctuated;
 use syn::{Attribute, Expr, ExprLit, Lit, LitStr, Meta, Token};
@@ -18,31 +18,7 @@ pub(crate) const EVENT_ATTR: &str = "event";
 /// The level names `level` accepts.
 pub(crate) const LEVELS: [&str; 5] = ["debug", "info", "warning", "error", "critical"];
 
-/// Errors collected while reading an item, reported together.
-#[derive(Default)]
-pub(crate) struct Errors(Option<syn::Error>);
-
-impl Errors {
-    pub(crate) fn push(&mut self, error: syn::Error) {
-        match &mut self.0 {
-            Some(all) => all.combine(error),
-            None => self.0 = Some(error),
-        }
-    }
-
-    pub(crate) fn at(&mut self, span: Span, message: impl std::fmt::Display) {
-        self.push(syn::Error::new(span, message));
-    }
-
-    /// An error spanning all of `tokens` (for a multi-token offender, such as a type).
-    pub(crate) fn spanning(&mut self, tokens: impl quote::ToTokens, message: impl std::fmt::Display) {
-        self.push(syn::Error::new_spanned(tokens, message));
-    }
-
-    pub(crate) fn finish(self) -> Option<syn::Error> {
-        self.0
-    }
-}
+pub(crate) use crate::errors::Errors;
 
 /// Where options are written; each place accepts its own set.
 #[derive(Clone, Copy, PartialEq, Eq)]

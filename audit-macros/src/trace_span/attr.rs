@@ -1,7 +1,7 @@
 //! Parsing the options of `#[trace_span(...)]`. Option names are constants so that the parser,
 //! the checks and the error messages agree.
 
-use proc_macro2::{Span, TokenStream};
+use proc_macro2::TokenStream;
 use syn::ext::IdentExt;
 use syn::parse::{Parse, ParseStream, Parser};
 use syn::punctuated::Punctuated;
@@ -19,24 +19,7 @@ pub(crate) const OPTIONS: [&str; 7] = [NAME, LEVEL, FIELDS, ERR, RET, PARENT, FO
 /// The accepted values of `level`.
 pub(crate) const LEVELS: [&str; 5] = ["trace", "debug", "info", "warn", "error"];
 
-/// Collects errors so that every mistake is reported at once.
-#[derive(Default)]
-pub(crate) struct Errors(Option<syn::Error>);
-
-impl Errors {
-    pub(crate) fn push(&mut self, error: syn::Error) {
-        match &mut self.0 {
-            Some(all) => all.combine(error),
-            None => self.0 = Some(error),
-        }
-    }
-    pub(crate) fn at(&mut self, span: Span, message: impl std::fmt::Display) {
-        self.push(syn::Error::new(span, message));
-    }
-    pub(crate) fn finish(self) -> Option<syn::Error> {
-        self.0
-    }
-}
+pub(crate) use crate::errors::Errors;
 
 /// How a field's value is recorded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
