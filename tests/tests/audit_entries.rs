@@ -1,15 +1,12 @@
 //! Audit entries (`log_action`, `log_bulk_action`, `track_change`) and their JSON log lines,
 //! through the real JSON layer.
 
-use std::io;
-use std::sync::{Arc, Mutex};
+mod common;
 
 use audit_runtime::audit::{self, ACTION_EVENT, CHANGE_EVENT};
-use audit_runtime::logging::JsonLayer;
 use audit_runtime::{Action, Actor, AuditEntry, Audited};
 use serde::Serialize;
 use serde_json::{Value, json};
-use tracing_subscriber::prelude::*;
 
 const SECRET: &str = "SECRET-123-45-6789";
 
@@ -27,28 +24,11 @@ fn observation(id: i64) -> Observation {
     Observation { id, value: 1.5, note: None, patient_ssn: SECRET.into() }
 }
 
-/// A `MakeWriter` that appends every line to a shared buffer.
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl io::Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
 /// Runs `f` under a subscriber with our JSON layer; returns its result and every line written.
 fn capture<R>(f: impl FnOnce() -> R) -> (R, String) {
-    let buffer = Capture::default();
-    let writer = buffer.clone();
-    let subscriber = tracing_subscriber::registry().with(JsonLayer::new(move || writer.clone()));
-    let result = tracing::subscriber::with_default(subscriber, f);
-    let output = String::from_utf8(buffer.0.lock().unwrap().clone()).expect("lines are UTF-8");
-    (result, output)
+    let mut result = None;
+    let captured = common::capture_json(|| result = Some(f()));
+    (result.expect("the closure ran"), captured.text())
 }
 
 fn lines(output: &str) -> Vec<Value> {
