@@ -2,13 +2,15 @@
 //!
 //! - `json`: a `#[trace_span]` call (one field, one event inside) with our JSON layer, beside
 //!   `#[tracing::instrument]` with `tracing_subscriber::fmt().json()`; both write to a sink.
-//! - `otlp`: a `#[trace_span]` call exported through our OTLP layer, beside
+//! - `otlp`: a `#[trace_span]` call exported through the layer `OtlpConfig::build` gives (alone
+//!   in the subscriber, so the fast path records the span without a `tracing` span), beside
 //!   `#[tracing::instrument]` through `tracing-opentelemetry` and the SDK's batch span processor
 //!   (with an exporter that does nothing; ours encodes each batch and posts it to a minimal
 //!   collector on loopback, which reads it and answers 200).
 //! - `disabled`: a call whose span level is filtered out, both ways.
 //!
-//! Run: `cargo bench -p audit-runtime --features otlp --bench spans -- --warm-up-time 1 --measurement-time 3`
+//! Run: `cargo bench -p audit-runtime --no-default-features --features otlp --bench spans -- --warm-up-time 2 --measurement-time 5`
+//! (the whole file: the `otlp` group checks that spans reached the collector).
 
 use std::hint::black_box;
 use std::time::Duration;

@@ -14,7 +14,9 @@
 //! A span is a `tracing` span: every log line written inside it carries its fields (through
 //! the JSON layer), and with the `otlp` feature and
 //! [`telemetry::init_from_env`](crate::telemetry) it is exported over OTLP, with `trace_id`
-//! and `span_id` in each log line inside it.
+//! and `span_id` in each log line inside it. (A `#[trace_span]` function makes its `tracing`
+//! span only when a layer other than the exporter wants it; the exporter records it itself:
+//! see `docs/tracing.md`.)
 //!
 //! Fields named `otel.*` are instructions for the exporter, not data: `otel.name` renames the
 //! exported span and `otel.traceparent` continues a remote trace. The JSON layer leaves them
@@ -32,6 +34,10 @@ use tracing::Instrument as _;
 use tracing::instrument::Instrumented;
 use tracing_subscriber::Registry;
 use tracing_subscriber::registry::LookupSpan;
+
+mod fn_span;
+#[cfg(feature = "otlp")]
+pub(crate) use fn_span::{FnCallsite, Parent, Role, role_of};
 
 /// The name of the W3C trace-context header.
 pub const TRACEPARENT_HEADER: &str = "traceparent";
@@ -138,8 +144,14 @@ pub fn continue_trace(name: &str, traceparent: Option<&str>) -> SpanGuard {
 }
 
 /// The `traceparent` header value for the current span, to send with an outgoing request.
-/// `None` outside a span, or when no exporter layer assigns trace ids.
+/// `None` outside a span, or when no exporter assigns trace ids.
 pub fn current_traceparent() -> Option<TraceParent> {
+    // The exporter's per-thread context knows both kinds of span: the `tracing` spans it
+    // exports and the spans `#[trace_span]` records itself.
+    #[cfg(feature = "otlp")]
+    if let Some(current) = crate::telemetry::context::current() {
+        return Some(TraceParent { trace_id: current.trace_id, span_id: current.span_id, sampled: current.sampled });
+    }
     let id = tracing::Span::current().id()?;
     tracing::dispatcher::get_default(|dispatch| {
         let registry = dispatch.downcast_ref::<Registry>()?;
@@ -243,6 +255,8 @@ pub mod __private {
     use std::fmt::Display;
 
     use tracing::field::DisplayValue;
+
+    pub use super::fn_span::{EnteredFnSpan, FnCallsite, FnFuture, FnSpan, Parent, field_at};
 
     /// An `Err` value to record: as an error with its source chain when it is a
     /// `std::error::Error`, else with `Display` (autoref specialisation picks the first).

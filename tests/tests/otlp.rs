@@ -33,13 +33,17 @@ fn config(endpoint: &str) -> OtlpConfig {
 /// Runs `f` with our JSON layer and the exporter (in the given order), then flushes.
 fn run(config: &OtlpConfig, exporter_first: bool, f: impl FnOnce()) -> (Capture, TelemetryGuard) {
     let capture = Capture::default();
-    let (otlp, guard) = config.build().unwrap();
     let json = JsonLayer::new(capture.clone());
-    if exporter_first {
+    // The exporter layer is built for the subscriber it goes in (it carries a per-layer filter).
+    let guard = if exporter_first {
+        let (otlp, guard) = config.build().unwrap();
         tracing::subscriber::with_default(tracing_subscriber::registry().with(otlp).with(json), f);
+        guard
     } else {
+        let (otlp, guard) = config.build().unwrap();
         tracing::subscriber::with_default(tracing_subscriber::registry().with(json).with(otlp), f);
-    }
+        guard
+    };
     assert!(guard.flush(Duration::from_secs(5)), "the flush finished in time");
     (capture, guard)
 }

@@ -14,7 +14,8 @@ pub(crate) fn generate(model: &Model) -> TokenStream {
     let vis = &item.vis;
     let sig = &item.sig;
     let block = &item.block;
-    let tracing = quote!(::audit_runtime::__private::tracing);
+    let private = quote!(::audit_runtime::__private);
+    let tracing = quote!(#private::tracing);
     let level = level_tokens(model);
     let name = match model.name() {
         Some(name) => name.to_token_stream(),
@@ -23,44 +24,95 @@ pub(crate) fn generate(model: &Model) -> TokenStream {
             quote!(::core::concat!(::core::module_path!(), "::", #function))
         }
     };
-    let parent = model.options.parent.as_ref().map(|p| quote!(parent: #p,));
-    let fields = model.fields().iter().map(|f| field_tokens(model, f));
+    let parent = match &model.options.parent {
+        Some(p) => quote!(#private::Parent::explicit(#p)),
+        None => quote!(#private::Parent::Contextual),
+    };
+    let field_names: Vec<&str> = model.fields().iter().map(|f| f.key.as_str()).collect();
+    let values = model.fields().iter().enumerate().map(|(index, field)| {
+        let value = value_tokens(model, field);
+        quote! {
+            (
+                &#private::field_at(__audit_fields, #index),
+                ::core::option::Option::Some(#value as &dyn #tracing::Value),
+            )
+        }
+    });
+    let value_array = if model.fields().is_empty() {
+        quote!(([] as [(&#tracing::field::Field, ::core::option::Option<&dyn #tracing::Value>); 0]))
+    } else {
+        quote!([#(#values),*])
+    };
     let follows_from = model.options.follows_from.as_ref().map(|from| {
         quote! {
             for __audit_from in #from {
-                __audit_span.follows_from(__audit_from);
+                __audit_fn_span.follows_from(__audit_from);
             }
         }
     });
+    // The function's callsite (its `tracing` span, made when a layer other than the exporter
+    // wants it) and the exporter's probe beside it; see `audit_runtime::trace`.
+    let metadata = |meta: TokenStream, callsite: TokenStream, fields: TokenStream| {
+        quote! {
+            static #meta: #tracing::Metadata<'static> = #tracing::Metadata::new(
+                #name,
+                ::core::module_path!(),
+                #level,
+                ::core::option::Option::Some(::core::file!()),
+                ::core::option::Option::Some(::core::line!()),
+                ::core::option::Option::Some(::core::module_path!()),
+                #tracing::field::FieldSet::new(#fields, #tracing::callsite::Identifier(&#callsite)),
+                #tracing::metadata::Kind::SPAN,
+            );
+        }
+    };
+    let span_meta = metadata(quote!(__AUDIT_SPAN_META), quote!(__AUDIT_SPAN_CALLSITE), quote!(&[#(#field_names),*]));
+    let probe_meta = metadata(quote!(__AUDIT_PROBE_META), quote!(__AUDIT_PROBE_CALLSITE), quote!(&[]));
+    // Evaluated only when the level is enabled: a disabled call costs one comparison (as
+    // `#[tracing::instrument]`), and the fields are evaluated once, for both kinds of span.
+    let fn_span = |finish: TokenStream| {
+        quote! {
+            if #tracing::level_enabled!(#level) {
+                #span_meta
+                static __AUDIT_SPAN_CALLSITE: #private::FnCallsite = #private::FnCallsite::span(&__AUDIT_SPAN_META);
+                #probe_meta
+                static __AUDIT_PROBE_CALLSITE: #private::FnCallsite = #private::FnCallsite::probe(&__AUDIT_PROBE_META);
+                #[allow(unused_mut)]
+                let mut __audit_fn_span = #private::FnSpan::new(
+                    &__AUDIT_SPAN_CALLSITE,
+                    &__AUDIT_PROBE_CALLSITE,
+                    #parent,
+                    |__audit_record| {
+                        let __audit_fields = __AUDIT_SPAN_META.fields();
+                        __audit_record(&__audit_fields.value_set(&#value_array))
+                    },
+                );
+                #follows_from
+                #finish
+            }
+        }
+    };
 
     let result_handling = result_handling(model, &level);
     let has_handling = !result_handling.is_empty();
     // The result's type, written out when it can be: the `err` handling picks how to record
     // the error from its type, which must be known there (`Err(x.into())`, `?`).
     let annotation = ast::result_type(model).map(|ty| quote!(: #ty));
-    let span = quote! {
-        #tracing::span!(
-            target: ::core::module_path!(),
-            #parent
-            #level,
-            #name
-            #(, #fields)*
-        )
-    };
-    // A sync function makes its span only when the level is enabled: a disabled call then costs
-    // one comparison, no dummy span or guard (as `#[tracing::instrument]` does).
-    let sync_span = quote! {
-        let __audit_span;
-        let __audit_guard;
-        if #tracing::level_enabled!(#level) {
-            __audit_span = #span;
-            #follows_from
-            __audit_guard = __audit_span.enter();
+    // Assigned only when enabled: a disabled call then pays one comparison and a drop flag,
+    // not the drop of an `Option`.
+    let sync_span = {
+        let enabled = fn_span(quote!(__audit_guard = __audit_fn_span.entered();));
+        quote! {
+            let __audit_guard;
+            #enabled
         }
     };
-    let future_span = quote! {
-        let __audit_span = #span;
-        #follows_from
+    let future_span = {
+        let enabled = fn_span(quote!(__audit_fn_span));
+        quote! {
+            #[allow(unused_mut)]
+            let mut __audit_fn_span = #enabled else { #private::FnSpan::none() };
+        }
     };
     let body = match model.shape {
         Shape::Sync if !has_handling => quote! {
@@ -78,7 +130,7 @@ pub(crate) fn generate(model: &Model) -> TokenStream {
             let handled = wrap_future(quote!(async move #block), &result_handling, has_handling, &annotation);
             quote! {
                 #future_span
-                #tracing::Instrument::instrument(#handled, __audit_span).await
+                __audit_fn_span.instrument(#handled).await
             }
         }
         Shape::ImplFuture => {
@@ -86,11 +138,8 @@ pub(crate) fn generate(model: &Model) -> TokenStream {
             quote! {
                 #future_span
                 #[allow(clippy::redundant_closure_call)]
-                let __audit_future = {
-                    let __audit_guard = __audit_span.enter();
-                    (move || #block)()
-                };
-                #tracing::Instrument::instrument(#handled, __audit_span)
+                let __audit_future = __audit_fn_span.in_scope(move || #block);
+                __audit_fn_span.instrument(#handled)
             }
         }
     };
@@ -134,21 +183,22 @@ fn level_tokens(model: &Model) -> TokenStream {
     quote!(::audit_runtime::__private::tracing::Level::#constant)
 }
 
-/// `key = value` as `tracing::span!` takes it.
-fn field_tokens(model: &Model, field: &FieldArg) -> TokenStream {
-    let key = &field.key_tokens;
-    match &field.value {
-        Some((Sigil::Value, expr)) => quote!(#key = #expr),
-        Some((Sigil::Display, expr)) => quote!(#key = %#expr),
-        Some((Sigil::Debug, expr)) => quote!(#key = ?#expr),
+/// A field's value as a `tracing::Value` reference: `%` with `Display`, `?` with `Debug`, an
+/// argument named bare as its type suggests.
+fn value_tokens(model: &Model, field: &FieldArg) -> TokenStream {
+    let tracing = quote!(::audit_runtime::__private::tracing);
+    let (sigil, value) = match &field.value {
+        Some((sigil, expr)) => (*sigil, expr.to_token_stream()),
         None => {
             let ident = &field.key_tokens[0];
-            match model.argument(&field.key).map(|a| recording_of(&a.ty)) {
-                Some(Sigil::Value) => quote!(#key = #ident),
-                Some(Sigil::Display) => quote!(#key = %#ident),
-                _ => quote!(#key = ?#ident),
-            }
+            let sigil = model.argument(&field.key).map(|a| recording_of(&a.ty)).unwrap_or(Sigil::Debug);
+            (sigil, ident.to_token_stream())
         }
+    };
+    match sigil {
+        Sigil::Value => quote!(&(#value)),
+        Sigil::Display => quote!(&#tracing::field::display(&(#value))),
+        Sigil::Debug => quote!(&#tracing::field::debug(&(#value))),
     }
 }
 

@@ -44,7 +44,7 @@ impl LogConfig {
     /// Builds the subscriber without installing it: for a scoped
     /// `tracing::dispatcher::with_default`, or to install it yourself.
     pub fn build(&self) -> Result<(Dispatch, LogGuard), ConfigError> {
-        self.build_layers(None)
+        self.build_layers(None, true)
     }
 
     /// Builds the subscriber with one more layer beside the log sinks (for example the span
@@ -53,10 +53,19 @@ impl LogConfig {
     where
         L: Layer<Registry> + Send + Sync + 'static,
     {
-        self.build_layers(Some(layer.boxed()))
+        self.build_layers(Some(layer.boxed()), true)
     }
 
-    fn build_layers(&self, extra: Option<BoxedLayer>) -> Result<(Dispatch, LogGuard), ConfigError> {
+    /// [`build_with`](Self::build_with) for a layer that applies the level itself.
+    #[cfg(feature = "otlp")]
+    pub(crate) fn build_with_prefiltered<L>(&self, layer: L) -> Result<(Dispatch, LogGuard), ConfigError>
+    where
+        L: Layer<Registry> + Send + Sync + 'static,
+    {
+        self.build_layers(Some(layer.boxed()), false)
+    }
+
+    fn build_layers(&self, extra: Option<BoxedLayer>, filter_extra: bool) -> Result<(Dispatch, LogGuard), ConfigError> {
         let mut layers: Vec<BoxedLayer> = Vec::new();
         let mut file_workers = Vec::new();
 
@@ -91,8 +100,10 @@ impl LogConfig {
             file_workers.push(guard);
         }
 
-        if let Some(extra) = extra {
-            layers.push(extra.with_filter(self.level.env_filter()).boxed());
+        match extra {
+            Some(extra) if filter_extra => layers.push(extra.with_filter(self.level.env_filter()).boxed()),
+            Some(extra) => layers.push(extra),
+            None => {}
         }
         if let Some(address) = &self.email_errors {
             #[cfg(feature = "smtp")]

@@ -524,6 +524,14 @@ impl<W> LineLayer<W> {
             fields.extend_from_slice(name);
             fields.push(b'"');
         }
+        // The ids of the innermost exported span entered on this thread (a span `#[trace_span]`
+        // records for the exporter alone has no `tracing` span to carry them).
+        #[cfg(feature = "otlp")]
+        if event.is_contextual() {
+            if let Some((trace_id, span_id)) = crate::telemetry::context::current_log_ids() {
+                push_trace_ids(fields, self.format, &mut keys, trace_id, span_id);
+            }
+        }
         // Fields of enclosing spans, innermost first; a key already written wins.
         if let Some(scope) = ctx.event_scope(event) {
             for span in scope {
@@ -563,6 +571,21 @@ impl<W> LineLayer<W> {
         line.extend_from_slice(b"\",\"source\":\"");
         line.extend_from_slice(&self.source);
         line.extend_from_slice(b"\"}\n");
+    }
+}
+
+/// `trace_id` and `span_id`, as lower-case hex (32 and 16 digits).
+#[cfg(feature = "otlp")]
+fn push_trace_ids(line: &mut Vec<u8>, format: LineFormat, keys: &mut KeySet<'_>, trace_id: u128, span_id: u64) {
+    let quote: &[u8] = if format == LineFormat::Json { b"\"" } else { b"" };
+    for (key, value, width) in [("trace_id", trace_id, 32), ("span_id", u128::from(span_id), 16)] {
+        if keys.insert(key) {
+            let plain = keys.is_plain(key);
+            push_key(line, format, key, plain);
+            line.extend_from_slice(quote);
+            let _ = write!(line, "{value:0width$x}");
+            line.extend_from_slice(quote);
+        }
     }
 }
 

@@ -35,6 +35,8 @@ pub mod vars {
     pub const MAX_QUEUE_SIZE: &str = "OTEL_BSP_MAX_QUEUE_SIZE";
     /// Spans sent in one request at most (default 512).
     pub const MAX_EXPORT_BATCH_SIZE: &str = "OTEL_BSP_MAX_EXPORT_BATCH_SIZE";
+    /// `true` turns export off: no exporter thread, nothing sent (logs are unchanged).
+    pub const SDK_DISABLED: &str = "OTEL_SDK_DISABLED";
 }
 
 /// A configuration that could not be used; says which variable, its value, and what is accepted.
@@ -148,6 +150,8 @@ pub struct OtlpConfig {
     pub max_export_batch_size: usize,
     /// Writes `trace_id` and `span_id` into the log lines written inside spans (default true).
     pub log_ids: bool,
+    /// Export turned off (`OTEL_SDK_DISABLED=true`): no thread is started, nothing is sent.
+    pub disabled: bool,
 }
 
 impl Default for OtlpConfig {
@@ -163,6 +167,7 @@ impl Default for OtlpConfig {
             max_queue_size: 2048,
             max_export_batch_size: 512,
             log_ids: true,
+            disabled: false,
         }
     }
 }
@@ -195,6 +200,13 @@ impl OtlpConfig {
             }
         };
         let mut config = OtlpConfig::default();
+        if let Some(value) = get(vars::SDK_DISABLED)? {
+            config.disabled = match value.to_ascii_lowercase().as_str() {
+                "true" => true,
+                "false" => false,
+                _ => return Err(invalid(vars::SDK_DISABLED, &value, "true or false")),
+            };
+        }
         if let Some(url) = get(vars::TRACES_ENDPOINT)? {
             config.endpoint = Endpoint::parse(vars::TRACES_ENDPOINT, &url)?;
         } else if let Some(url) = get(vars::ENDPOINT)? {
@@ -347,6 +359,15 @@ mod tests {
     fn a_bad_number_names_the_variable() {
         let error = config(&[(vars::MAX_QUEUE_SIZE, "lots")]).unwrap_err().to_string();
         assert!(error.starts_with("OTEL_BSP_MAX_QUEUE_SIZE=\"lots\""), "{error}");
+    }
+
+    #[test]
+    fn sdk_disabled_is_read_and_checked() {
+        assert!(config(&[(vars::SDK_DISABLED, "TRUE")]).unwrap().disabled);
+        assert!(!config(&[(vars::SDK_DISABLED, "false")]).unwrap().disabled);
+        assert!(!config(&[]).unwrap().disabled);
+        let error = config(&[(vars::SDK_DISABLED, "yes")]).unwrap_err().to_string();
+        assert!(error.contains("OTEL_SDK_DISABLED=\"yes\"") && error.contains("true or false"), "{error}");
     }
 
     #[test]

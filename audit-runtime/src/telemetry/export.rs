@@ -5,13 +5,19 @@
 use std::cell::Cell;
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use super::config::{Endpoint, OtlpConfig};
 use super::proto;
 use super::record::{Resource, SpanRecord};
+use super::sampler::Sampler;
+
+/// Ids of exporters, so that a callsite's cached answer and a thread's buffer know whose they are.
+static NEXT_EXPORTER_ID: AtomicU64 = AtomicU64::new(1);
+/// Emptied chunk buffers kept for the threads' next chunks.
+const SPARE_CHUNKS: usize = 16;
 
 /// At most one warning about failed exports per this interval.
 const WARN_INTERVAL: Duration = Duration::from_secs(60);
@@ -27,9 +33,27 @@ thread_local! {
     pub(crate) static ON_EXPORTER_THREAD: Cell<bool> = const { Cell::new(false) };
 }
 
+/// Spans encoded by the fast path of `#[trace_span]`: protobuf `ScopeSpans.spans` fields.
+#[derive(Debug, Default)]
+pub(crate) struct Encoded {
+    pub(crate) bytes: Vec<u8>,
+    pub(crate) spans: usize,
+}
+
+/// A thread's buffer of encoded spans; the exporter thread empties it at each export, so that
+/// a flush gets every finished span, also those of a thread that is idle now.
+#[derive(Debug, Default)]
+pub(crate) struct LocalSpans {
+    pub(crate) encoded: Mutex<Encoded>,
+}
+
 #[derive(Default)]
 struct Queue {
     spans: Vec<SpanRecord>,
+    /// Chunks handed over by threads, and how many spans they hold.
+    chunks: Vec<Encoded>,
+    chunk_spans: usize,
+    spare_chunks: Vec<Vec<u8>>,
     /// Bumped by each flush request; the thread answers by setting `flushed` to it.
     flush_requested: u64,
     flushed: u64,
@@ -48,6 +72,14 @@ pub(crate) struct Shared {
     batch_size: usize,
     pub(crate) dropped: AtomicU64,
     pub(crate) exported: AtomicU64,
+    /// Unique among the exporters of the process.
+    pub(crate) id: u64,
+    pub(crate) sampler: Sampler,
+    pub(crate) log_ids: bool,
+    /// The buffers of the threads that record fast spans for this exporter.
+    locals: Mutex<Vec<Arc<LocalSpans>>>,
+    /// Set once the thread has stopped: later spans are dropped.
+    closed: AtomicBool,
 }
 
 impl Shared {
@@ -56,17 +88,56 @@ impl Shared {
         self.queue.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    pub(crate) fn batch_size(&self) -> usize {
+        self.batch_size
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn count_dropped(&self, spans: u64) {
+        self.dropped.fetch_add(spans, Ordering::Relaxed);
+    }
+
+    pub(crate) fn register_local(&self, local: Arc<LocalSpans>) {
+        self.locals.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).push(local);
+    }
+
+    /// Hands a thread's chunk of encoded spans to the exporter (dropped and counted when the
+    /// queue is full), and gives back an empty buffer for the next one.
+    pub(crate) fn push_chunk(&self, mut chunk: Encoded) -> Vec<u8> {
+        let mut queue = self.lock();
+        let queued = queue.spans.len() + queue.chunk_spans;
+        if queue.stopped || queued + chunk.spans > self.max_queue_size {
+            drop(queue);
+            self.count_dropped(chunk.spans as u64);
+            chunk.bytes.clear();
+            return chunk.bytes;
+        }
+        let spare = queue.spare_chunks.pop().unwrap_or_default();
+        queue.chunk_spans += chunk.spans;
+        // Wake the thread once, when a batch is complete.
+        let wake = queued < self.batch_size && queued + chunk.spans >= self.batch_size;
+        queue.chunks.push(chunk);
+        drop(queue);
+        if wake {
+            self.wake.notify_one();
+        }
+        spare
+    }
+
     /// Hands a finished span to the exporter; drops it (counted) when the queue is full.
     pub(crate) fn push(&self, span: SpanRecord) {
         let mut queue = self.lock();
-        if queue.spans.len() >= self.max_queue_size || queue.stopped {
+        if queue.spans.len() + queue.chunk_spans >= self.max_queue_size || queue.stopped {
             drop(queue);
             self.dropped.fetch_add(1, Ordering::Relaxed);
             return;
         }
         queue.spans.push(span);
         // Wake the thread only when a batch is full: most spans cost no system call.
-        let wake = queue.spans.len() == self.batch_size;
+        let wake = queue.spans.len() + queue.chunk_spans == self.batch_size;
         drop(queue);
         if wake {
             self.wake.notify_one();
@@ -79,7 +150,7 @@ impl Shared {
         let deadline = Instant::now() + timeout;
         let mut queue = self.lock();
         if queue.stopped {
-            return queue.spans.is_empty();
+            return queue.spans.is_empty() && queue.chunks.is_empty();
         }
         queue.flush_requested += 1;
         let ticket = queue.flush_requested;
@@ -110,17 +181,17 @@ impl Shared {
     }
 }
 
+/// What an exporter turned off shares: no thread, stopped from the start.
+pub(crate) fn inert(config: &OtlpConfig) -> Arc<Shared> {
+    let shared = shared(config);
+    shared.lock().stopped = true;
+    shared.closed.store(true, Ordering::Relaxed);
+    shared
+}
+
 /// Starts the exporter thread.
 pub(crate) fn start(config: &OtlpConfig) -> io::Result<Arc<Shared>> {
-    let shared = Arc::new(Shared {
-        queue: Mutex::new(Queue::default()),
-        wake: Condvar::new(),
-        done: Condvar::new(),
-        max_queue_size: config.max_queue_size,
-        batch_size: config.max_export_batch_size.min(config.max_queue_size),
-        dropped: AtomicU64::new(0),
-        exported: AtomicU64::new(0),
-    });
+    let shared = shared(config);
     let worker = Worker {
         shared: shared.clone(),
         client: Client { endpoint: config.endpoint.clone(), headers: config.headers.clone(), timeout: config.timeout },
@@ -133,6 +204,23 @@ pub(crate) fn start(config: &OtlpConfig) -> io::Result<Arc<Shared>> {
     };
     std::thread::Builder::new().name("audit-otlp-export".to_owned()).spawn(move || worker.run())?;
     Ok(shared)
+}
+
+fn shared(config: &OtlpConfig) -> Arc<Shared> {
+    Arc::new(Shared {
+        queue: Mutex::new(Queue::default()),
+        wake: Condvar::new(),
+        done: Condvar::new(),
+        max_queue_size: config.max_queue_size,
+        batch_size: config.max_export_batch_size.min(config.max_queue_size),
+        dropped: AtomicU64::new(0),
+        exported: AtomicU64::new(0),
+        id: NEXT_EXPORTER_ID.fetch_add(1, Ordering::Relaxed),
+        sampler: config.sampler.clone(),
+        log_ids: config.log_ids,
+        locals: Mutex::new(Vec::new()),
+        closed: AtomicBool::new(false),
+    })
 }
 
 struct Worker {
@@ -160,7 +248,7 @@ impl Worker {
                 if due
                     || queue.shutdown
                     || queue.flush_requested > queue.flushed
-                    || queue.spans.len() >= self.shared.batch_size
+                    || queue.spans.len() + queue.chunk_spans >= self.shared.batch_size
                 {
                     break;
                 }
@@ -172,11 +260,12 @@ impl Worker {
             // The next spans go into a vector already grown, so the callers' pushes never
             // reallocate while holding the lock.
             let spans = std::mem::replace(&mut queue.spans, Vec::with_capacity(self.shared.batch_size));
+            let mut chunks = std::mem::take(&mut queue.chunks);
+            queue.chunk_spans = 0;
             drop(queue);
+            self.collect_locals(&mut chunks);
 
-            for batch in spans.chunks(self.shared.batch_size.max(1)) {
-                self.export(batch);
-            }
+            self.export_all(&spans, chunks);
             next_export = Instant::now() + self.delay;
 
             let mut queue = self.shared.lock();
@@ -184,11 +273,13 @@ impl Worker {
             if shutdown {
                 // A span closed meanwhile is still sent.
                 let rest = std::mem::take(&mut queue.spans);
+                let mut chunks = std::mem::take(&mut queue.chunks);
+                queue.chunk_spans = 0;
                 queue.stopped = true;
+                self.shared.closed.store(true, Ordering::Relaxed);
                 drop(queue);
-                for batch in rest.chunks(self.shared.batch_size.max(1)) {
-                    self.export(batch);
-                }
+                self.collect_locals(&mut chunks);
+                self.export_all(&rest, chunks);
                 self.shared.done.notify_all();
                 return;
             }
@@ -197,24 +288,67 @@ impl Worker {
         }
     }
 
-    fn export(&mut self, batch: &[SpanRecord]) {
-        if batch.is_empty() {
+    /// Takes what the threads' buffers hold (a thread idle since its last spans included),
+    /// and forgets the buffers of threads that are gone.
+    fn collect_locals(&self, chunks: &mut Vec<Encoded>) {
+        let mut locals = self.shared.locals.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        locals.retain(|local| {
+            let mut encoded = local.lock();
+            if encoded.spans > 0 {
+                chunks.push(std::mem::take(&mut *encoded));
+            }
+            // Only we hold it: its thread has ended.
+            Arc::strong_count(local) > 1
+        });
+    }
+
+    /// Exports the spans recorded by the layer and the chunks encoded by threads, in requests of
+    /// at most a batch each.
+    fn export_all(&mut self, spans: &[SpanRecord], chunks: Vec<Encoded>) {
+        let batch_size = self.shared.batch_size.max(1);
+        for batch in spans.chunks(batch_size) {
+            self.export(batch, &[]);
+        }
+        let (mut start, mut count) = (0, 0);
+        for (i, chunk) in chunks.iter().enumerate() {
+            if count > 0 && count + chunk.spans > batch_size {
+                self.export(&[], &chunks[start..i]);
+                (start, count) = (i, 0);
+            }
+            count += chunk.spans;
+        }
+        if count > 0 {
+            self.export(&[], &chunks[start..]);
+        }
+        let mut queue = self.shared.lock();
+        for mut chunk in chunks {
+            if queue.spare_chunks.len() >= SPARE_CHUNKS {
+                break;
+            }
+            chunk.bytes.clear();
+            queue.spare_chunks.push(chunk.bytes);
+        }
+    }
+
+    fn export(&mut self, batch: &[SpanRecord], encoded: &[Encoded]) {
+        let count = batch.len() + encoded.iter().map(|chunk| chunk.spans).sum::<usize>();
+        if count == 0 {
             return;
         }
         let now = Instant::now();
         if self.retry_at.is_some_and(|at| now < at) {
-            self.shared.dropped.fetch_add(batch.len() as u64, Ordering::Relaxed);
+            self.shared.dropped.fetch_add(count as u64, Ordering::Relaxed);
             return;
         }
-        let body = proto::export_request(&self.resource, batch);
+        let body = proto::export_request(&self.resource, batch, encoded);
         match self.client.post(&body) {
             Ok(()) => {
-                self.shared.exported.fetch_add(batch.len() as u64, Ordering::Relaxed);
+                self.shared.exported.fetch_add(count as u64, Ordering::Relaxed);
                 self.backoff = Duration::ZERO;
                 self.retry_at = None;
             }
             Err(error) => {
-                self.shared.dropped.fetch_add(batch.len() as u64, Ordering::Relaxed);
+                self.shared.dropped.fetch_add(count as u64, Ordering::Relaxed);
                 self.failures_since_warning += 1;
                 let now = Instant::now();
                 self.backoff = (self.backoff * 2).clamp(FIRST_BACKOFF, MAX_BACKOFF);

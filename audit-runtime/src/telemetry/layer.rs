@@ -3,14 +3,15 @@
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use tracing_core::span::{Attributes, Id, Record};
 use tracing_core::{Event, Level, Subscriber};
 use tracing_subscriber::layer::{Context, Layer};
 use tracing_subscriber::registry::LookupSpan;
 
+use super::context::{self, Entry};
 use super::export::{ON_EXPORTER_THREAD, Shared};
+use super::fast::{self, now_unix_nano};
 use super::ids;
 use super::record::{AttrVisitor, ErrorDescription, EventRecord, SpanRecord, Status};
 use super::sampler::Sampler;
@@ -43,8 +44,29 @@ impl OtlpLayer {
     }
 }
 
-fn now_unix_nano() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0)
+/// An event as a span event, and the status description it sets when it is an error.
+pub(crate) fn event_record(event: &Event<'_>) -> (EventRecord, Option<String>) {
+    // An error logged inside a span fails it, with the error as the status message.
+    let status = (*event.metadata().level() == Level::ERROR).then(|| {
+        let mut description = ErrorDescription(None);
+        event.record(&mut description);
+        description.0.unwrap_or_default()
+    });
+    let mut name = None;
+    let mut attributes = Vec::new();
+    event.record(&mut AttrVisitor {
+        attributes: &mut attributes,
+        name_override: None,
+        traceparent: None,
+        message: Some(&mut name),
+    });
+    attributes.push(("level", super::record::AttrValue::Str(event.metadata().level().as_str().to_ascii_lowercase())));
+    let record = EventRecord {
+        time_unix_nano: now_unix_nano(),
+        name: name.unwrap_or_else(|| event.metadata().name().to_owned()),
+        attributes,
+    };
+    (record, status)
 }
 
 /// `"<hex>"`: a JSON string of lower-case hex digits, `width` wide.
@@ -61,7 +83,17 @@ where
             return;
         }
         let Some(span) = ctx.span(id) else { return };
-        let parent = span.parent().and_then(|parent| {
+        // The per-thread context knows the spans `#[trace_span]` records itself, which the
+        // registry does not; an explicit parent may be one of them too.
+        let from_context = if attrs.is_root() {
+            None
+        } else if attrs.is_contextual() {
+            context::current()
+        } else {
+            attrs.parent().and_then(context::find_by_tracing_id)
+        };
+        let parent = from_context.map(|c| (c.trace_id, c.span_id, c.sampled)).or_else(|| {
+            let parent = span.parent()?;
             let extensions = parent.extensions();
             extensions.get::<SpanIds>().map(|ids| (ids.trace_id, ids.span_id, ids.sampled))
         });
@@ -151,31 +183,42 @@ where
         }
     }
 
+    fn on_enter(&self, id: &Id, ctx: Context<'_, S>) {
+        let Some(span) = ctx.span(id) else { return };
+        let extensions = span.extensions();
+        let Some(ids) = extensions.get::<SpanIds>() else { return };
+        context::push(Entry {
+            trace_id: ids.trace_id,
+            span_id: ids.span_id,
+            sampled: ids.sampled,
+            log_ids: self.log_ids,
+            tracing_id: Some(id.clone()),
+            fast: false,
+            open: None,
+        });
+    }
+
+    fn on_exit(&self, id: &Id, _ctx: Context<'_, S>) {
+        context::pop_tracing(id);
+    }
+
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
+        // Inside a span `#[trace_span]` records itself: the event is that span's.
+        if event.is_contextual() && fast::on_event(event) {
+            return;
+        }
         let Some(span) = ctx.event_span(event) else { return };
+        if span.extensions().get::<SpanIds>().is_none_or(|ids| ids.record.is_none()) {
+            return;
+        }
+        // User code (`Debug` impls) runs here, outside the span's extensions lock.
+        let (event_record, status) = event_record(event);
         let mut extensions = span.extensions_mut();
         let Some(record) = extensions.get_mut::<SpanIds>().and_then(|ids| ids.record.as_mut()) else { return };
-        // An error logged inside a span fails it, with the error as the status message.
-        if *event.metadata().level() == Level::ERROR {
-            let mut description = ErrorDescription(None);
-            event.record(&mut description);
-            record.extra().status = Status::Error(description.0.unwrap_or_default());
+        if let Some(description) = status {
+            record.extra().status = Status::Error(description);
         }
-        let mut name = None;
-        let mut attributes = Vec::new();
-        event.record(&mut AttrVisitor {
-            attributes: &mut attributes,
-            name_override: None,
-            traceparent: None,
-            message: Some(&mut name),
-        });
-        attributes
-            .push(("level", super::record::AttrValue::Str(event.metadata().level().as_str().to_ascii_lowercase())));
-        record.extra().events.push(EventRecord {
-            time_unix_nano: now_unix_nano(),
-            name: name.unwrap_or_else(|| event.metadata().name().to_owned()),
-            attributes,
-        });
+        record.extra().events.push(event_record);
     }
 
     fn on_close(&self, id: Id, ctx: Context<'_, S>) {

@@ -2,7 +2,16 @@
 //! hand: a few dozen lines instead of a protobuf code generator, with the standard field
 //! numbers so that any collector reads them.
 
+use std::error::Error;
+use std::fmt::{self, Write as _};
+
+use tracing_core::field::{Field, Visit};
+
+use super::export::Encoded;
+use super::fast::OpenSpan;
 use super::record::{AttrValue, EventRecord, Resource, SpanRecord, Status};
+use crate::logging::layer::ErrorChain;
+use crate::trace::{OTEL_NAME, OTEL_TRACEPARENT};
 
 const VARINT: u8 = 0;
 const FIXED64: u8 = 1;
@@ -56,9 +65,21 @@ fn message(out: &mut Vec<u8>, field: u32, encode: impl FnOnce(&mut Vec<u8>)) {
     if len < 0x80 {
         out[at] = len as u8;
     } else {
-        let mut prefix = Vec::with_capacity(10);
-        varint(&mut prefix, len as u64);
-        out.splice(at..at + 1, prefix);
+        // Shift the body to make room for the longer length (no allocation).
+        let mut prefix = [0u8; 10];
+        let mut n = 0;
+        let mut value = len as u64;
+        while value >= 0x80 {
+            prefix[n] = (value as u8) | 0x80;
+            value >>= 7;
+            n += 1;
+        }
+        prefix[n] = value as u8;
+        n += 1;
+        let end = out.len();
+        out.resize(end + n - 1, 0);
+        out.copy_within(at + 1..end, at + n);
+        out[at..at + n].copy_from_slice(&prefix[..n]);
     }
 }
 
@@ -83,8 +104,10 @@ fn key_value(out: &mut Vec<u8>, field: u32, name: &str, value: &AttrValue) {
 }
 
 /// `ExportTraceServiceRequest { repeated ResourceSpans resource_spans = 1; }` for one batch.
-pub(crate) fn export_request(resource: &Resource, spans: &[SpanRecord]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(128 + spans.len() * 128);
+/// `encoded` holds spans the threads encoded already, appended as they are.
+pub(crate) fn export_request(resource: &Resource, spans: &[SpanRecord], encoded: &[Encoded]) -> Vec<u8> {
+    let encoded_len: usize = encoded.iter().map(|chunk| chunk.bytes.len()).sum();
+    let mut out = Vec::with_capacity(256 + spans.len() * 128 + encoded_len);
     message(&mut out, 1, |rs| {
         // ResourceSpans { Resource resource = 1; repeated ScopeSpans scope_spans = 2; }
         message(rs, 1, |res| {
@@ -100,6 +123,9 @@ pub(crate) fn export_request(resource: &Resource, spans: &[SpanRecord]) -> Vec<u
             });
             for span in spans {
                 message(ss, 2, |out| encode_span(out, span));
+            }
+            for chunk in encoded {
+                ss.extend_from_slice(&chunk.bytes);
             }
         });
     });
@@ -141,6 +167,136 @@ fn encode_span(out: &mut Vec<u8>, span: &SpanRecord) {
         });
     }
     encode_flags(out);
+}
+
+/// A span of the fast path, as a `ScopeSpans.spans` field: the header, then the fields, events
+/// and links it recorded, then its status.
+pub(crate) fn encode_fast_span(out: &mut Vec<u8>, trace_id: u128, span_id: u64, open: &OpenSpan, end_unix_nano: u64) {
+    message(out, 2, |out| {
+        bytes(out, 1, &trace_id.to_be_bytes());
+        bytes(out, 2, &span_id.to_be_bytes());
+        if open.parent_span_id != 0 {
+            bytes(out, 4, &open.parent_span_id.to_be_bytes());
+        }
+        string(out, 5, open.name());
+        // SpanKind: INTERNAL = 1.
+        uint(out, 6, 1);
+        fixed64(out, 7, open.start_unix_nano);
+        fixed64(out, 8, end_unix_nano);
+        out.extend_from_slice(&open.body);
+        if let Some(description) = open.status() {
+            message(out, 15, |status| {
+                string(status, 2, description);
+                uint(status, 3, 2);
+            });
+        }
+        encode_flags(out);
+    });
+}
+
+/// `repeated Link links = 13` of a span being recorded.
+pub(crate) fn encode_link(out: &mut Vec<u8>, trace_id: u128, span_id: u64) {
+    message(out, 13, |link| {
+        bytes(link, 1, &trace_id.to_be_bytes());
+        bytes(link, 2, &span_id.to_be_bytes());
+    });
+}
+
+/// `repeated Event events = 11` of a span being recorded.
+pub(crate) fn encode_event_field(out: &mut Vec<u8>, event: &EventRecord) {
+    message(out, 11, |out| encode_event(out, event));
+}
+
+/// Writes the fields of a span as `repeated KeyValue attributes = 9`, typed, straight into the
+/// span's buffer (no allocation per field).
+pub(crate) struct AttrEncoder<'a> {
+    pub(crate) out: &'a mut Vec<u8>,
+    pub(crate) name_override: &'a mut Option<String>,
+}
+
+impl AttrEncoder<'_> {
+    /// `KeyValue { key = 1; AnyValue value = 2 }` with `value` writing the `AnyValue` fields.
+    #[inline]
+    fn put(&mut self, field: &Field, value: impl FnOnce(&mut Vec<u8>)) {
+        message(self.out, 9, |kv| {
+            string(kv, 1, field.name());
+            message(kv, 2, value);
+        });
+    }
+
+    fn text(&mut self, field: &Field, write: impl Fn(&mut TextWriter<'_>) -> fmt::Result) {
+        match field.name() {
+            OTEL_NAME => {
+                let mut name = Vec::new();
+                let _ = write(&mut TextWriter(&mut name));
+                *self.name_override = Some(String::from_utf8_lossy(&name).into_owned());
+            }
+            // Exporter instructions, not data (a remote parent is not taken from a function).
+            OTEL_TRACEPARENT => {}
+            _ => self.put(field, |any| {
+                // string_value = 1
+                message(any, 1, |text| {
+                    let _ = write(&mut TextWriter(text));
+                });
+            }),
+        }
+    }
+}
+
+/// Formats text straight into the buffer.
+struct TextWriter<'a>(&'a mut Vec<u8>);
+
+impl fmt::Write for TextWriter<'_> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        self.0.extend_from_slice(s.as_bytes());
+        Ok(())
+    }
+}
+
+impl Visit for AttrEncoder<'_> {
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        self.put(field, |any| fixed64(any, 4, value.to_bits()));
+    }
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.put(field, |any| {
+            key(any, 3, VARINT);
+            varint(any, value as u64);
+        });
+    }
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        // OTLP integers are signed 64-bit; larger values keep their digits as text.
+        match i64::try_from(value) {
+            Ok(value) => self.record_i64(field, value),
+            Err(_) => self.text(field, |w| write!(w, "{value}")),
+        }
+    }
+    fn record_i128(&mut self, field: &Field, value: i128) {
+        match i64::try_from(value) {
+            Ok(value) => self.record_i64(field, value),
+            Err(_) => self.text(field, |w| write!(w, "{value}")),
+        }
+    }
+    fn record_u128(&mut self, field: &Field, value: u128) {
+        match i64::try_from(value) {
+            Ok(value) => self.record_i64(field, value),
+            Err(_) => self.text(field, |w| write!(w, "{value}")),
+        }
+    }
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        self.put(field, |any| {
+            key(any, 2, VARINT);
+            varint(any, u64::from(value));
+        });
+    }
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.text(field, |w| w.write_str(value));
+    }
+    fn record_error(&mut self, field: &Field, value: &(dyn Error + 'static)) {
+        self.text(field, |w| write!(w, "{}", ErrorChain(value)));
+    }
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        self.text(field, |w| write!(w, "{value:?}"));
+    }
 }
 
 /// `fixed32 flags = 16`: the W3C trace flags (sampled) in the low byte.

@@ -34,7 +34,12 @@ pub struct Receiver {
 impl Receiver {
     /// Starts listening on `127.0.0.1:0`.
     pub fn start() -> Receiver {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        Self::start_on(0)
+    }
+
+    /// Starts listening on `127.0.0.1:port` (0: any free port).
+    pub fn start_on(port: u16) -> Receiver {
+        let listener = TcpListener::bind(("127.0.0.1", port)).unwrap();
         let port = listener.local_addr().unwrap().port();
         let received = Arc::new(Mutex::new(Vec::new()));
         let sink = received.clone();

@@ -1,0 +1,446 @@
+//! The fast path of `#[trace_span]`: when the exporter is the only one that wants a function's
+//! span, the span is recorded here, without a `tracing` span (the registry's bookkeeping is most
+//! of what a span costs). It takes its ids from the per-thread rng and its parent from the
+//! per-thread context (`context`), records its fields and the events logged inside it, and at
+//! its end is encoded as a protobuf `Span` into a per-thread buffer that the exporter thread
+//! collects in chunks.
+//!
+//! Whether the exporter wants the span is asked through a probe callsite beside the function's
+//! own (see `trace::fn_span`): [`ExportFilter`], the exporter layer's per-layer filter, refuses
+//! the function's `tracing` span (so the registry makes it only for the other layers) and
+//! answers for the probe, once per callsite and exporter, after the filters around the exporter
+//! layer have had their say.
+
+use std::cell::{Cell, RefCell};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use tracing_core::field::ValueSet;
+use tracing_core::span::Id;
+use tracing_core::subscriber::Interest;
+use tracing_core::{Dispatch, Event, Metadata, Subscriber};
+use tracing_subscriber::filter::{EnvFilter, LevelFilter};
+use tracing_subscriber::layer::{Context, Filter};
+use tracing_subscriber::registry::{LookupSpan, Registry};
+
+use super::context::{self, Current, Entry};
+use super::export::{Encoded, LocalSpans, ON_EXPORTER_THREAD, Shared};
+use super::ids;
+use super::proto;
+use crate::trace::{FnCallsite, Parent, Role, SpanIds, role_of};
+
+/// Exporters built and not yet stopped: without one, `#[trace_span]` skips the fast path with
+/// one load.
+pub(crate) static LIVE_EXPORTERS: AtomicUsize = AtomicUsize::new(0);
+
+/// Spans a thread encodes before handing them to the exporter thread at once.
+const CHUNK_SPANS: usize = 64;
+/// Field buffers a thread keeps for its next spans.
+const SPARE_BODIES: usize = 16;
+
+pub(crate) fn now_unix_nano() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0)
+}
+
+thread_local! {
+    /// The exporter that answered while a probe callsite was registered on this thread.
+    static PROBE_ANSWER: Cell<u64> = const { Cell::new(0) };
+    static SINK: RefCell<Option<ThreadSink>> = const { RefCell::new(None) };
+}
+
+/// The per-layer filter of the exporter layer ([`OtlpConfig::build`](super::OtlpConfig::build)
+/// puts it there): the exporter does not want the `tracing` spans of `#[trace_span]`, which it
+/// records itself, and answers the probes of their callsites. With `telemetry::init`, the log
+/// level filter is inside it too (a filter wrapped around another makes every callsite
+/// "sometimes" interesting, and the registry would then make spans nobody wants).
+pub struct ExportFilter {
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) level: Option<EnvFilter>,
+    /// `OTEL_SDK_DISABLED`: nothing is exported.
+    pub(crate) disabled: bool,
+}
+
+impl std::fmt::Debug for ExportFilter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ExportFilter").field("level", &self.level).field("disabled", &self.disabled).finish()
+    }
+}
+
+impl<S> Filter<S> for ExportFilter
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    fn enabled(&self, meta: &Metadata<'_>, cx: &Context<'_, S>) -> bool {
+        if self.disabled || role_of(meta).is_some() {
+            return false;
+        }
+        self.level.as_ref().is_none_or(|level| Filter::<S>::enabled(level, meta, cx))
+    }
+
+    fn callsite_enabled(&self, meta: &'static Metadata<'static>) -> Interest {
+        if self.disabled {
+            return Interest::never();
+        }
+        let interest =
+            self.level.as_ref().map_or(Interest::always(), |level| Filter::<S>::callsite_enabled(level, meta));
+        if interest.is_never() {
+            return interest;
+        }
+        match role_of(meta) {
+            Some(Role::Span) => Interest::never(),
+            Some(Role::Probe) => {
+                PROBE_ANSWER.with(|answer| answer.set(self.shared.id));
+                Interest::always()
+            }
+            None => interest,
+        }
+    }
+
+    fn max_level_hint(&self) -> Option<LevelFilter> {
+        if self.disabled {
+            return Some(LevelFilter::OFF);
+        }
+        self.level.as_ref().and_then(|level| Filter::<S>::max_level_hint(level))
+    }
+
+    fn on_new_span(&self, attrs: &tracing_core::span::Attributes<'_>, id: &Id, cx: Context<'_, S>) {
+        if let Some(level) = &self.level {
+            Filter::<S>::on_new_span(level, attrs, id, cx);
+        }
+    }
+
+    fn on_record(&self, id: &Id, values: &tracing_core::span::Record<'_>, cx: Context<'_, S>) {
+        if let Some(level) = &self.level {
+            Filter::<S>::on_record(level, id, values, cx);
+        }
+    }
+
+    fn on_enter(&self, id: &Id, cx: Context<'_, S>) {
+        if let Some(level) = &self.level {
+            Filter::<S>::on_enter(level, id, cx);
+        }
+    }
+
+    fn on_exit(&self, id: &Id, cx: Context<'_, S>) {
+        if let Some(level) = &self.level {
+            Filter::<S>::on_exit(level, id, cx);
+        }
+    }
+
+    fn on_close(&self, id: Id, cx: Context<'_, S>) {
+        if let Some(level) = &self.level {
+            Filter::<S>::on_close(level, id, cx);
+        }
+    }
+}
+
+/// Whether the exporter of `dispatch` wants spans of `probe`'s function: its filter answers
+/// while the probe is registered with this subscriber alone, and no other layer vetoed it.
+fn ask(dispatch: &Dispatch, probe: &'static FnCallsite, exporter_id: u64) -> bool {
+    PROBE_ANSWER.with(|answer| answer.set(0));
+    let interest = dispatch.register_callsite(probe.meta());
+    let answered = PROBE_ANSWER.with(|answer| answer.replace(0));
+    !interest.is_never() && answered == exporter_id
+}
+
+/// What a sampled fast span records until it ends.
+#[derive(Debug)]
+pub(crate) struct OpenSpan {
+    pub(crate) exporter_id: u64,
+    pub(crate) parent_span_id: u64,
+    pub(crate) meta: &'static Metadata<'static>,
+    pub(crate) start_unix_nano: u64,
+    /// The attributes, events and links, already encoded as fields of the protobuf `Span`.
+    pub(crate) body: Vec<u8>,
+    /// What few spans have, behind one pointer: the record is moved a few times per span.
+    pub(crate) rare: Option<Box<Rare>>,
+}
+
+/// The rarer parts of an [`OpenSpan`].
+#[derive(Debug, Default)]
+pub(crate) struct Rare {
+    /// Set by an `otel.name` field.
+    pub(crate) name_override: Option<String>,
+    /// The description of an `ERROR` status.
+    pub(crate) status: Option<String>,
+}
+
+impl OpenSpan {
+    pub(crate) fn name(&self) -> &str {
+        self.rare.as_ref().and_then(|rare| rare.name_override.as_deref()).unwrap_or(self.meta.name())
+    }
+
+    pub(crate) fn status(&self) -> Option<&str> {
+        self.rare.as_ref().and_then(|rare| rare.status.as_deref())
+    }
+
+    fn rare(&mut self) -> &mut Rare {
+        self.rare.get_or_insert_with(Box::default)
+    }
+}
+
+/// A fast span not entered on this thread right now.
+pub(crate) struct FastSpan {
+    entry: Entry,
+    /// Kept by a span that may end on another thread (a future).
+    shared: Option<Arc<Shared>>,
+}
+
+impl std::fmt::Debug for FastSpan {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FastSpan").field("entry", &self.entry).finish_non_exhaustive()
+    }
+}
+
+/// Starts the fast span of `probe`'s function when the current subscriber's exporter wants it.
+#[inline]
+pub(crate) fn begin(probe: &'static FnCallsite, parent: &Parent) -> Option<FastSpan> {
+    if LIVE_EXPORTERS.load(Ordering::Relaxed) == 0 || probe.interest().is_never() {
+        return None;
+    }
+    if ON_EXPORTER_THREAD.with(Cell::get) {
+        return None;
+    }
+    tracing::dispatcher::get_default(|dispatch| {
+        let filter = dispatch.downcast_ref::<ExportFilter>()?;
+        let shared = &filter.shared;
+        let wanted = match probe.cached_export(shared.id) {
+            Some(wanted) => wanted,
+            None => {
+                let wanted = ask(dispatch, probe, shared.id);
+                probe.cache_export(shared.id, wanted);
+                wanted
+            }
+        };
+        if !wanted {
+            return None;
+        }
+        let parent = match parent {
+            Parent::Contextual => context::current(),
+            Parent::Explicit(None) => None,
+            Parent::Explicit(Some(id)) => context::find_by_tracing_id(id).or_else(|| registry_ids(dispatch, id)),
+        };
+        let (span_id, fresh_trace) = ids::with_rng(|rng| (rng.span_id(), rng.trace_id()));
+        let (trace_id, parent_span_id, parent_sampled) = match parent {
+            Some(parent) => (parent.trace_id, parent.span_id, Some(parent.sampled)),
+            None => (fresh_trace, 0, None),
+        };
+        let sampled = shared.sampler.sample(parent_sampled, trace_id);
+        let open = sampled.then(|| OpenSpan {
+            exporter_id: shared.id,
+            parent_span_id,
+            meta: probe.meta(),
+            start_unix_nano: now_unix_nano(),
+            body: bind_and_take_body(shared),
+            rare: None,
+        });
+        let entry = Entry { trace_id, span_id, sampled, log_ids: shared.log_ids, tracing_id: None, fast: true, open };
+        Some(FastSpan { entry, shared: None })
+    })
+}
+
+/// The ids the exporter gave the `tracing` span `id` (an exported span, or one made beside a
+/// fast span).
+fn registry_ids(dispatch: &Dispatch, id: &Id) -> Option<Current> {
+    let registry = dispatch.downcast_ref::<Registry>()?;
+    let span = registry.span(id)?;
+    let extensions = span.extensions();
+    let ids = extensions.get::<SpanIds>()?;
+    Some(Current { trace_id: ids.trace_id, span_id: ids.span_id, sampled: ids.sampled })
+}
+
+impl FastSpan {
+    /// Records the function's fields as typed attributes.
+    pub(crate) fn record(&mut self, values: &ValueSet<'_>) {
+        if let Some(open) = &mut self.entry.open {
+            let mut name_override = None;
+            values.record(&mut proto::AttrEncoder { out: &mut open.body, name_override: &mut name_override });
+            if name_override.is_some() {
+                open.rare().name_override = name_override;
+            }
+        }
+    }
+
+    /// `id` is the `tracing` span made beside this one for other layers: spans and links that
+    /// name it as their parent or cause find this span's ids.
+    pub(crate) fn attach(&mut self, id: Id) {
+        let (trace_id, span_id, sampled) = (self.entry.trace_id, self.entry.span_id, self.entry.sampled);
+        tracing::dispatcher::get_default(|dispatch| {
+            if let Some(span) = dispatch.downcast_ref::<Registry>().and_then(|registry| registry.span(&id)) {
+                span.extensions_mut().replace(SpanIds { trace_id, span_id, sampled, record: None });
+            }
+        });
+        self.entry.tracing_id = Some(id);
+    }
+
+    /// `follows_from`: a link to the span `cause`, when its ids are known.
+    pub(crate) fn link(&mut self, cause: &Id) {
+        let Some(open) = &mut self.entry.open else { return };
+        let cause = context::find_by_tracing_id(cause)
+            .or_else(|| tracing::dispatcher::get_default(|dispatch| registry_ids(dispatch, cause)));
+        if let Some(cause) = cause {
+            proto::encode_link(&mut open.body, cause.trace_id, cause.span_id);
+        }
+    }
+
+    /// Enters it on this thread until [`end_entered`] with the returned span id.
+    #[inline]
+    pub(crate) fn enter(self) -> u64 {
+        let span_id = self.entry.span_id;
+        context::push(self.entry);
+        span_id
+    }
+
+    /// Keeps the exporter with the span, which may end on another thread.
+    pub(crate) fn detach(mut self) -> FastSpan {
+        if self.shared.is_none() && self.entry.open.is_some() {
+            self.shared = SINK.with(|sink| sink.borrow().as_ref().map(|sink| sink.shared.clone()));
+        }
+        self
+    }
+
+    /// Ends it (not entered).
+    pub(crate) fn end(self) {
+        finish(self.entry, self.shared.as_ref());
+    }
+}
+
+/// Ends the entered fast span `span_id`.
+#[inline]
+pub(crate) fn end_entered(span_id: u64) {
+    if let Some(entry) = context::take_fast(span_id) {
+        finish(entry, None);
+    }
+}
+
+/// A fast span entered while it is alive (a poll, the body of a function returning a future):
+/// put back in its slot when dropped, also when the code inside panics.
+pub(crate) struct Pushed<'a> {
+    slot: &'a mut Option<FastSpan>,
+    entered: Option<(u64, Option<Arc<Shared>>)>,
+}
+
+impl<'a> Pushed<'a> {
+    pub(crate) fn new(slot: &'a mut Option<FastSpan>) -> Self {
+        let entered = slot.take().map(|fast| {
+            let span_id = fast.entry.span_id;
+            context::push(fast.entry);
+            (span_id, fast.shared)
+        });
+        Pushed { slot, entered }
+    }
+}
+
+impl Drop for Pushed<'_> {
+    fn drop(&mut self) {
+        if let Some((span_id, shared)) = self.entered.take() {
+            if let Some(entry) = context::take_fast(span_id) {
+                *self.slot = Some(FastSpan { entry, shared });
+            }
+        }
+    }
+}
+
+/// An event logged while a fast span is the innermost on this thread becomes one of its span
+/// events (and an error fails it). False when the innermost span is not a fast one.
+pub(crate) fn on_event(event: &Event<'_>) -> bool {
+    match context::with_stack(|stack| stack.last().map(|e| (e.fast, e.open.is_some()))).flatten() {
+        Some((true, true)) => {}
+        Some((true, false)) => return true,
+        _ => return false,
+    }
+    // User code (`Debug` impls) runs here, outside the borrow of the stack.
+    let (record, status) = super::layer::event_record(event);
+    context::with_stack(|stack| {
+        if let Some(open) = stack.last_mut().and_then(|e| e.open.as_mut()) {
+            if status.is_some() {
+                open.rare().status = status;
+            }
+            proto::encode_event_field(&mut open.body, &record);
+        }
+    });
+    true
+}
+
+/// A thread's buffer of encoded spans, for one exporter.
+struct ThreadSink {
+    shared: Arc<Shared>,
+    local: Arc<LocalSpans>,
+    spare_bodies: Vec<Vec<u8>>,
+}
+
+/// Binds this thread's buffer to `shared` (handing what it holds to the exporter it was bound
+/// to before) and gives a field buffer for a new span.
+#[inline]
+fn bind_and_take_body(shared: &Arc<Shared>) -> Vec<u8> {
+    SINK.try_with(|sink| {
+        let Ok(mut sink) = sink.try_borrow_mut() else { return Vec::new() };
+        if sink.as_ref().is_none_or(|s| s.shared.id != shared.id) {
+            rebind(&mut sink, shared);
+        }
+        sink.as_mut().and_then(|s| s.spare_bodies.pop()).unwrap_or_default()
+    })
+    .unwrap_or_default()
+}
+
+#[cold]
+fn rebind(sink: &mut Option<ThreadSink>, shared: &Arc<Shared>) {
+    if let Some(old) = sink.take() {
+        hand_over(&old);
+    }
+    let local = Arc::new(LocalSpans::default());
+    shared.register_local(local.clone());
+    *sink = Some(ThreadSink { shared: shared.clone(), local, spare_bodies: Vec::new() });
+}
+
+/// Gives the exporter everything this thread's buffer holds.
+fn hand_over(sink: &ThreadSink) {
+    let mut encoded = sink.local.lock();
+    if encoded.spans > 0 {
+        let chunk = std::mem::take(&mut *encoded);
+        drop(encoded);
+        let spare = sink.shared.push_chunk(chunk);
+        *sink.local.lock() = Encoded { bytes: spare, spans: 0 };
+    }
+}
+
+/// Ends a fast span: encodes it into this thread's buffer.
+fn finish(entry: Entry, shared: Option<&Arc<Shared>>) {
+    let Some(mut open) = entry.open else { return };
+    let end = now_unix_nano();
+    let _ = SINK.try_with(|sink| {
+        let Ok(mut sink) = sink.try_borrow_mut() else { return };
+        if sink.as_ref().is_none_or(|s| s.shared.id != open.exporter_id) {
+            // Ending on another thread than it started (a future), or after the thread's buffer
+            // went to another exporter: only a span that kept its exporter can be sent.
+            match shared {
+                Some(shared) if shared.id == open.exporter_id => rebind(&mut sink, shared),
+                _ => return,
+            }
+        }
+        let Some(sink) = sink.as_mut() else { return };
+        if sink.shared.is_closed() {
+            sink.shared.count_dropped(1);
+            return;
+        }
+        let mut encoded = sink.local.lock();
+        proto::encode_fast_span(&mut encoded.bytes, entry.trace_id, entry.span_id, &open, end);
+        encoded.spans += 1;
+        let full = encoded.spans >= CHUNK_SPANS.min(sink.shared.batch_size());
+        drop(encoded);
+        if full {
+            hand_over(sink);
+        }
+        if sink.spare_bodies.len() < SPARE_BODIES {
+            open.body.clear();
+            sink.spare_bodies.push(open.body);
+        }
+    });
+}
+
+impl LocalSpans {
+    pub(crate) fn lock(&self) -> std::sync::MutexGuard<'_, Encoded> {
+        self.encoded.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
