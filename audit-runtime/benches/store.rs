@@ -25,9 +25,9 @@ struct Observation {
 
 const ENTRIES: u64 = 1_000;
 
-/// The same 13 columns and the same three indexes as the audit table (an audit table is read by
-/// object, by actor and by time, so a hand-rolled one needs them too), written the way a
-/// hand-rolled audit log does: one `INSERT` per entry.
+/// The audit table's 13 columns, with the three indexes a hand-rolled audit table needs (it is
+/// read by object, by actor and by time; ours finds an object's entries through linked heads
+/// instead of the first), written the way a hand-rolled audit log does: one `INSERT` per entry.
 const PEER_TABLE: &str = "CREATE TABLE IF NOT EXISTS peer_entries (seq BIGINT, time_us BIGINT, actor_kind TEXT, \
     actor_id TEXT, action TEXT, object_type TEXT, object_id TEXT, object_repr TEXT, message TEXT, changes TEXT, \
     request_id TEXT, prev_hash TEXT, hash TEXT); \
@@ -77,14 +77,16 @@ async fn peer_round(conn: &mut sqlx::AnyConnection, objects: &[Observation], seq
     }
 }
 
-fn bench_backend(c: &mut Criterion, name: &str, url: &str) {
+/// `url` for our store; `peer_url` for the peer's table (its own SQLite file, so neither shares
+/// the other's WAL and checkpoints; the same database on PostgreSQL).
+fn bench_backend(c: &mut Criterion, name: &str, url: &str, peer_url: &str) {
     let rt = runtime();
     let store = rt.block_on(AuditStore::connect(url)).unwrap();
     let spool = std::env::temp_dir().join(format!("audit-bench-{name}.spool"));
     let auditor = Auditor::builder(store).spool_path(spool).build().unwrap();
     sqlx::any::install_default_drivers();
     let mut peer = rt.block_on(async {
-        let mut conn = sqlx::AnyConnection::connect(url.split('?').next().unwrap()).await.unwrap();
+        let mut conn = sqlx::AnyConnection::connect(peer_url).await.unwrap();
         if name == "sqlite" {
             // The same durability settings the store uses, so the comparison is like for like.
             sqlx::raw_sql("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL").execute(&mut conn).await.unwrap();
@@ -141,7 +143,8 @@ fn main() {
     let mut criterion = Criterion::default().configure_from_args();
     let dir = tempfile::tempdir().unwrap();
     let sqlite = format!("sqlite://{}", dir.path().join("bench.db").display());
-    bench_backend(&mut criterion, "sqlite", &sqlite);
+    let sqlite_peer = format!("sqlite://{}?mode=rwc", dir.path().join("bench-peer.db").display());
+    bench_backend(&mut criterion, "sqlite", &sqlite, &sqlite_peer);
     enqueue_latency("sqlite", &sqlite);
 
     let base = std::env::var("AUDIT_BENCH_POSTGRES_URL")
@@ -154,7 +157,7 @@ fn main() {
     });
     if created.is_some() {
         let url = format!("{}/audit_bench", base.rsplit_once('/').map_or(base.as_str(), |(b, _)| b));
-        bench_backend(&mut criterion, "postgres", &url);
+        bench_backend(&mut criterion, "postgres", &url, &url);
         enqueue_latency("postgres", &url);
         rt.block_on(async {
             if let Ok(mut admin) = sqlx::AnyConnection::connect(&base).await {

@@ -28,6 +28,8 @@ on_both_backends!(
     a_hundred_thousand_entries,
     concurrent_writers_keep_one_chain,
     a_newer_schema_is_refused,
+    a_version_2_database_is_migrated_with_its_histories,
+    interleaved_auditors_keep_each_history_whole,
     backpressure_waits_and_loses_nothing,
     rate_limits_are_shared_by_every_connection,
 );
@@ -313,7 +315,7 @@ async fn tampering_of_each_kind_is_found(db: &TestDb) {
     assert!(store.verify().await.unwrap().is_intact());
 
     // Inserted: a forged entry copied from a real one, placed at the end.
-    db.sql("INSERT INTO audit_entries SELECT 11, time_us, actor_kind, actor_id, action, object_type, object_id, object_repr, 'forged', changes, request_id, prev_hash, hash FROM audit_entries WHERE seq = 3").await.unwrap();
+    db.sql("INSERT INTO audit_entries SELECT 11, time_us, actor_kind, actor_id, action, object_type, object_id, object_repr, 'forged', changes, request_id, prev_hash, hash, object_prev FROM audit_entries WHERE seq = 3").await.unwrap();
     let found = broken(store.verify().await.unwrap());
     assert_eq!(found.seq, 11);
     db.sql("DELETE FROM audit_entries WHERE seq = 11").await.unwrap();
@@ -427,11 +429,55 @@ async fn a_newer_schema_is_refused(db: &TestDb) {
     let (_store, _auditor) = connect(db).await;
     db.sql("UPDATE audit_meta SET value = '99' WHERE key = 'schema_version'").await.unwrap();
     match AuditStore::connect(&db.url).await {
-        Err(error @ StoreError::NewerSchema { found: 99, supported: 2 }) => {
+        Err(error @ StoreError::NewerSchema { found: 99, supported: 3 }) => {
             assert!(error.to_string().contains("upgrade audit-runtime"), "{error}");
         }
         other => panic!("expected NewerSchema, got {other:?}"),
     }
+}
+
+/// A database an earlier release made (schema 2: histories found through an index) keeps its
+/// histories when version 3 links each object's entries, and new entries continue the links.
+async fn a_version_2_database_is_migrated_with_its_histories(db: &TestDb) {
+    AuditStore::create_at_version(&db.url, 2).await.unwrap();
+    // Entries as release 2 wrote them (13 columns); the hashes are not real ones.
+    for (seq, object_id, message) in [(1, "7", "first of 7"), (2, "8", "only 8"), (3, "7", "second of 7")] {
+        db.sql(&format!(
+            "INSERT INTO audit_entries VALUES ({seq}, {seq}000000, 'user', '42', 'change', 'observation', \
+             '{object_id}', 'observation {object_id}', '{message}', '[]', NULL, 'prev', 'hash')"
+        ))
+        .await
+        .unwrap();
+    }
+    let (store, auditor) = connect(db).await;
+    let messages = |history: Vec<audit_runtime::store::StoredEntry>| -> Vec<String> {
+        history.into_iter().map(|stored| stored.entry.message).collect()
+    };
+    assert_eq!(messages(store.history("observation", "7").await.unwrap()), ["second of 7", "first of 7"]);
+    assert_eq!(messages(store.history("observation", "8").await.unwrap()), ["only 8"]);
+
+    auditor.log_action(&Actor::user(42), Action::Change, &Observation::new(7, 1.0), "third of 7");
+    auditor.flush().await.unwrap();
+    assert_eq!(messages(store.history("observation", "7").await.unwrap()), ["third of 7", "second of 7", "first of 7"]);
+    let page = store.entries(&EntryQuery::new().object("observation", "7").before(4).limit(1)).await.unwrap();
+    assert_eq!(messages(page), ["second of 7"], "pages walk the same links");
+}
+
+/// Each writer remembers the newest entry of the objects it wrote; when another writer has
+/// appended since, it must not trust that memory.
+async fn interleaved_auditors_keep_each_history_whole(db: &TestDb) {
+    let (store, first) = connect(db).await;
+    let (_, second) = connect(db).await;
+    let actor = Actor::user(42);
+    let object = Observation::new(5, 1.0);
+    for (step, auditor) in [&first, &second, &first, &first, &second].into_iter().enumerate() {
+        auditor.log_action(&actor, Action::Change, &object, format!("step {step}"));
+        auditor.flush().await.unwrap();
+    }
+    let history = store.history("observation", "5").await.unwrap();
+    let messages: Vec<&str> = history.iter().map(|stored| stored.entry.message.as_str()).collect();
+    assert_eq!(messages, ["step 4", "step 3", "step 2", "step 1", "step 0"]);
+    assert!(store.verify().await.unwrap().is_intact());
 }
 
 async fn backpressure_waits_and_loses_nothing(db: &TestDb) {

@@ -19,6 +19,7 @@ use sqlx::AnyPool;
 use time::OffsetDateTime;
 use tokio::sync::oneshot;
 
+use super::append::RecentHeads;
 use super::chain::{EntryRow, unix_micros};
 use super::spool::{Record, Spool};
 use super::url::{Backend, DatabaseUrl};
@@ -140,6 +141,7 @@ impl AuditorBuilder {
             retry_delay: FIRST_RETRY_DELAY,
             retry_at: Instant::now(),
             failing: false,
+            recent_heads: RecentHeads::default(),
         };
         let thread = std::thread::Builder::new()
             .name("audit-writer".into())
@@ -401,6 +403,8 @@ struct Writer {
     retry_at: Instant,
     /// The last attempt failed: the next success is logged as a recovery.
     failing: bool,
+    /// What this writer knows of the objects' newest entries.
+    recent_heads: RecentHeads,
 }
 
 impl Writer {
@@ -596,6 +600,7 @@ impl Writer {
         let Some(runtime) = &self.runtime else { return Err(StoreError::WriterStopped) };
         let url = &self.url;
         let pool = &mut self.pool;
+        let recent_heads = &mut self.recent_heads;
         runtime.block_on(async {
             if pool.is_none() {
                 *pool = Some(super::open_pool(url, 1, Duration::from_secs(2)).await?);
@@ -605,7 +610,7 @@ impl Writer {
                 pool.acquire().await.map_err(|source| StoreError::Connect { url: url.shown.clone(), source })?;
             super::begin_exclusive(&mut conn, url.backend).await?;
             let result = async {
-                super::append_entries(&mut conn, url.backend, &mut rows).await?;
+                super::append::append_entries(&mut conn, url.backend, &mut rows, recent_heads).await?;
                 for revision in &revisions {
                     super::append_revision(&mut conn, revision).await?;
                 }

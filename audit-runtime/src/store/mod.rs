@@ -15,6 +15,7 @@
 //! # Ok(()) }
 //! ```
 
+mod append;
 mod auditor;
 mod chain;
 mod schema;
@@ -304,41 +305,6 @@ struct StoreInner {
 const ENTRY_COLUMNS: &str = "seq, time_us, actor_kind, actor_id, action, object_type, object_id, object_repr, \
                              message, changes, request_id, prev_hash, hash";
 
-/// Rows per multi-row `INSERT`, largest first. 256 rows of 13 columns stay far below SQLite's
-/// 32 766 parameters.
-const INSERT_CHUNKS: [usize; 5] = [256, 64, 16, 4, 1];
-
-/// The `INSERT` of `rows` entries, built once per backend and size.
-fn insert_sql(backend: Backend, rows: usize) -> &'static str {
-    use std::sync::OnceLock;
-    static SQL: [[OnceLock<String>; 5]; 2] = [const { [const { OnceLock::new() }; 5] }; 2];
-    let size_index = INSERT_CHUNKS.iter().position(|size| *size == rows).unwrap_or(INSERT_CHUNKS.len() - 1);
-    let backend_index = usize::from(backend == Backend::Postgres);
-    SQL[backend_index][size_index].get_or_init(|| {
-        use std::fmt::Write as _;
-        let rows = INSERT_CHUNKS[size_index];
-        let mut sql = format!("INSERT INTO audit_entries ({ENTRY_COLUMNS}) VALUES ");
-        for row in 0..rows {
-            sql.push_str(if row == 0 { "(" } else { ",(" });
-            for column in 0..13 {
-                if column > 0 {
-                    sql.push(',');
-                }
-                match backend {
-                    // sqlx-sqlite looks `$N` up by name, once per parameter: quadratic for a
-                    // multi-row insert. Anonymous `?` binds in order.
-                    Backend::Sqlite => sql.push('?'),
-                    Backend::Postgres => {
-                        let _ = write!(sql, "${}", row * 13 + column + 1);
-                    }
-                }
-            }
-            sql.push(')');
-        }
-        sql
-    })
-}
-
 impl AuditStore {
     /// Connects to `sqlite://path` (the file is created) or `postgres://...`, and applies the
     /// embedded migrations.
@@ -355,6 +321,21 @@ impl AuditStore {
         let _ = conn.close().await;
         let pool = open_pool(&url, 8, Duration::from_secs(10)).await?;
         Ok(AuditStore { inner: Arc::new(StoreInner { pool, url }) })
+    }
+
+    /// Creates the tables of an older schema version, as an earlier release left them: the
+    /// toolkit's own migration tests start from it. Not part of the API.
+    #[doc(hidden)]
+    pub async fn create_at_version(url: &str, version: i64) -> Result<(), StoreError> {
+        let url = DatabaseUrl::parse(url)?;
+        sqlx::any::install_default_drivers();
+        let mut conn = AnyConnection::connect(&url.connect)
+            .await
+            .map_err(|source| StoreError::Connect { url: url.shown.clone(), source })?;
+        prepare_connection(&mut conn, url.backend).await.map_err(db_error("configuring the connection"))?;
+        schema::migrate_to(&mut conn, url.backend, version).await?;
+        let _ = conn.close().await;
+        Ok(())
     }
 
     /// Which database this is.
@@ -378,7 +359,20 @@ impl AuditStore {
 
     /// Entries matching `query`, newest first.
     pub async fn entries(&self, query: &EntryQuery) -> Result<Vec<StoredEntry>, StoreError> {
-        let mut sql = format!("SELECT {ENTRY_COLUMNS} FROM audit_entries WHERE 1 = 1");
+        // One object's entries: walk its list from the newest (see `append.rs`); $1 and $2
+        // are the object's type and id, bound first below.
+        let walk = query.object_type.is_some() && query.object_id.is_some();
+        let mut sql = if walk {
+            format!(
+                "WITH RECURSIVE object_chain (seq) AS (\
+                 SELECT last_seq FROM audit_object_heads WHERE object_type = $1 AND object_id = $2 \
+                 UNION ALL SELECT entry.object_prev FROM audit_entries AS entry \
+                 JOIN object_chain ON entry.seq = object_chain.seq WHERE entry.object_prev IS NOT NULL) \
+                 SELECT {ENTRY_COLUMNS} FROM audit_entries WHERE seq IN (SELECT seq FROM object_chain)"
+            )
+        } else {
+            format!("SELECT {ENTRY_COLUMNS} FROM audit_entries WHERE 1 = 1")
+        };
         let mut texts: Vec<String> = Vec::new();
         let mut numbers: Vec<i64> = Vec::new();
         // Texts bind first ($1..), numbers after them; placeholders are numbered accordingly.
@@ -688,66 +682,6 @@ async fn purge(
         .map_err(db_error("writing the purge checkpoint"))?;
     tracing::info!(removed, checkpoint = cut, "audit.purged");
     Ok(PurgeReport { removed, checkpoint: Some(cut) })
-}
-
-/// Appends entries at the end of the chain, inside the caller's exclusive transaction.
-pub(crate) async fn append_entries(
-    conn: &mut AnyConnection,
-    backend: Backend,
-    rows: &mut [EntryRow],
-) -> Result<(), StoreError> {
-    if rows.is_empty() {
-        return Ok(());
-    }
-    let last = sqlx::query("SELECT seq, hash FROM audit_entries ORDER BY seq DESC LIMIT 1")
-        .fetch_optional(&mut *conn)
-        .await
-        .map_err(db_error("reading the end of the chain"))?;
-    let (mut seq, mut prev) = match last {
-        Some(row) => (get::<i64>(&row, "seq")?, get::<String>(&row, "hash")?),
-        None => {
-            let checkpoint = sqlx::query("SELECT seq, hash FROM audit_checkpoints ORDER BY seq DESC LIMIT 1")
-                .fetch_optional(&mut *conn)
-                .await
-                .map_err(db_error("reading the purge checkpoint"))?;
-            match checkpoint {
-                Some(row) => (get(&row, "seq")?, get(&row, "hash")?),
-                None => (0, chain::GENESIS.to_owned()),
-            }
-        }
-    };
-    for row in rows.iter_mut() {
-        seq += 1;
-        row.chain_after(seq, &prev);
-        prev.clone_from(&row.hash);
-    }
-    let mut rest: &[EntryRow] = rows;
-    while !rest.is_empty() {
-        // Chunks of a few fixed sizes: each size is one statement text, prepared once per
-        // connection and cached, where a batch-sized statement would be prepared every time.
-        let size = INSERT_CHUNKS.iter().copied().find(|size| *size <= rest.len()).unwrap_or(1);
-        let (chunk, tail) = rest.split_at(size);
-        rest = tail;
-        let mut statement = sqlx::query(insert_sql(backend, size));
-        for row in chunk {
-            statement = statement
-                .bind(row.seq)
-                .bind(row.time_us)
-                .bind(row.actor_kind.as_str())
-                .bind(row.actor_id.as_str())
-                .bind(row.action.as_str())
-                .bind(row.object_type.as_str())
-                .bind(row.object_id.as_str())
-                .bind(row.object_repr.as_str())
-                .bind(row.message.as_str())
-                .bind(row.changes.as_str())
-                .bind(row.request_id.as_deref())
-                .bind(row.prev_hash.as_str())
-                .bind(row.hash.as_str());
-        }
-        statement.execute(&mut *conn).await.map_err(db_error("writing audit entries"))?;
-    }
-    Ok(())
 }
 
 /// A revision to write: who, why, and the snapshots.

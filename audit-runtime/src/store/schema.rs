@@ -11,7 +11,7 @@ use super::url::Backend;
 use super::{StoreError, db_error};
 
 /// The schema version this build creates and understands.
-pub(crate) const SCHEMA_VERSION: i64 = 2;
+pub(crate) const SCHEMA_VERSION: i64 = 3;
 
 /// Serialises migrations (and chain appends) across the processes sharing one PostgreSQL.
 pub(crate) const ADVISORY_LOCK_KEY: i64 = 0x6175_6469_7463_6861; // "auditcha"
@@ -174,23 +174,76 @@ CREATE TABLE audit_rate_limits (
 );
 "#;
 
+/// Version 3: an object's history is a list linked through `object_prev`, starting at its row
+/// in `audit_object_heads`, in place of the `(object_type, object_id, seq)` index. That index
+/// took one new entry in a different leaf page for each object a batch touched, so a batch of
+/// 1 000 objects rewrote about 1 000 pages; the heads table holds one row per object, not per
+/// entry, and stays small and cached. Existing entries are linked here, once.
+const SQLITE_OBJECT_CHAINS_V3: &str = r#"
+ALTER TABLE audit_entries ADD COLUMN object_prev INTEGER;
+CREATE TABLE audit_object_heads (
+    object_type TEXT NOT NULL,
+    object_id   TEXT NOT NULL,
+    last_seq    INTEGER NOT NULL,
+    PRIMARY KEY (object_type, object_id)
+) WITHOUT ROWID;
+DROP TRIGGER audit_entries_no_update;
+UPDATE audit_entries SET object_prev = (
+    SELECT MAX(earlier.seq) FROM audit_entries AS earlier
+    WHERE earlier.object_type = audit_entries.object_type
+      AND earlier.object_id = audit_entries.object_id
+      AND earlier.seq < audit_entries.seq);
+CREATE TRIGGER audit_entries_no_update BEFORE UPDATE ON audit_entries
+BEGIN SELECT RAISE(ABORT, 'audit_entries is append-only: entries cannot be changed'); END;
+INSERT INTO audit_object_heads (object_type, object_id, last_seq)
+    SELECT object_type, object_id, MAX(seq) FROM audit_entries GROUP BY object_type, object_id;
+DROP INDEX audit_entries_by_object;
+CREATE INDEX audit_entries_by_type ON audit_entries (object_type, seq);
+"#;
+
+const POSTGRES_OBJECT_CHAINS_V3: &str = r#"
+ALTER TABLE audit_entries ADD COLUMN object_prev BIGINT;
+CREATE TABLE audit_object_heads (
+    object_type TEXT NOT NULL,
+    object_id   TEXT NOT NULL,
+    last_seq    BIGINT NOT NULL,
+    PRIMARY KEY (object_type, object_id)
+);
+ALTER TABLE audit_entries DISABLE TRIGGER audit_entries_append_only;
+UPDATE audit_entries SET object_prev = (
+    SELECT MAX(earlier.seq) FROM audit_entries AS earlier
+    WHERE earlier.object_type = audit_entries.object_type
+      AND earlier.object_id = audit_entries.object_id
+      AND earlier.seq < audit_entries.seq);
+ALTER TABLE audit_entries ENABLE TRIGGER audit_entries_append_only;
+INSERT INTO audit_object_heads (object_type, object_id, last_seq)
+    SELECT object_type, object_id, MAX(seq) FROM audit_entries GROUP BY object_type, object_id;
+DROP INDEX audit_entries_by_object;
+CREATE INDEX audit_entries_by_type ON audit_entries (object_type, seq);
+"#;
+
 /// The migrations of a backend, by the version each brings the schema to.
 fn migrations(backend: Backend) -> &'static [(i64, &'static str)] {
     match backend {
-        Backend::Sqlite => &[(1, SQLITE_V1), (2, RATE_LIMITS_V2)],
-        Backend::Postgres => &[(1, POSTGRES_V1), (2, RATE_LIMITS_V2)],
+        Backend::Sqlite => &[(1, SQLITE_V1), (2, RATE_LIMITS_V2), (3, SQLITE_OBJECT_CHAINS_V3)],
+        Backend::Postgres => &[(1, POSTGRES_V1), (2, RATE_LIMITS_V2), (3, POSTGRES_OBJECT_CHAINS_V3)],
     }
 }
 
 /// Brings the schema up to [`SCHEMA_VERSION`], refusing a database made by a newer build.
 pub(crate) async fn migrate(conn: &mut AnyConnection, backend: Backend) -> Result<(), StoreError> {
+    migrate_to(conn, backend, SCHEMA_VERSION).await
+}
+
+/// Brings the schema up to `target` (an older version only in the toolkit's migration tests).
+pub(crate) async fn migrate_to(conn: &mut AnyConnection, backend: Backend, target: i64) -> Result<(), StoreError> {
     sqlx::raw_sql(META_TABLE).execute(&mut *conn).await.map_err(db_error("creating audit_meta"))?;
     super::begin_exclusive(conn, backend).await?;
-    let result = apply(conn, backend).await;
+    let result = apply(conn, backend, target).await;
     super::finish(conn, result, "migrating the audit schema").await
 }
 
-async fn apply(conn: &mut AnyConnection, backend: Backend) -> Result<(), StoreError> {
+async fn apply(conn: &mut AnyConnection, backend: Backend, target: i64) -> Result<(), StoreError> {
     let found: Option<String> = sqlx::query_scalar("SELECT value FROM audit_meta WHERE key = 'schema_version'")
         .fetch_optional(&mut *conn)
         .await
@@ -204,7 +257,7 @@ async fn apply(conn: &mut AnyConnection, backend: Backend) -> Result<(), StoreEr
     if found > SCHEMA_VERSION {
         return Err(StoreError::NewerSchema { found, supported: SCHEMA_VERSION });
     }
-    for (version, sql) in migrations(backend).iter().filter(|(v, _)| *v > found) {
+    for (version, sql) in migrations(backend).iter().filter(|(v, _)| *v > found && *v <= target) {
         sqlx::raw_sql(sql).execute(&mut *conn).await.map_err(db_error("creating the audit tables"))?;
         sqlx::query(
             "INSERT INTO audit_meta (key, value) VALUES ('schema_version', $1) \

@@ -1,0 +1,286 @@
+//! Appending a batch of entries: the hash chain, the per-object links, and the multi-row
+//! statements that write them.
+//!
+//! An object's history is a list linked backwards through `object_prev`, whose newest entry is
+//! named in `audit_object_heads`. A batch therefore writes its entries at the end of the table
+//! (a few pages) and one small row per object it touches, where an `(object, seq)` index would
+//! put each entry into a leaf page of its own. See the version 3 migration in `schema.rs`.
+
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+use sqlx::AnyConnection;
+
+use super::chain::{self, EntryRow};
+use super::url::Backend;
+use super::{StoreError, db_error, get};
+
+/// The columns an entry is inserted with: the hashed ones, then the link to the object's
+/// previous entry (derived data, not hashed).
+const INSERT_COLUMNS: &str = "seq, time_us, actor_kind, actor_id, action, object_type, object_id, object_repr, \
+                              message, changes, request_id, prev_hash, hash, object_prev";
+
+/// Rows per multi-row statement, largest first. Each size is one statement text, prepared once
+/// per connection and cached, where a batch-sized statement would be prepared every time.
+/// 256 rows of 14 columns stay far below SQLite's 32 766 parameters.
+const CHUNKS: [usize; 5] = [256, 64, 16, 4, 1];
+
+/// The multi-row statements of a batch.
+#[derive(Clone, Copy)]
+enum Statement {
+    /// Entries: the 13 hashed columns, then the entry's predecessor when it is in the same
+    /// batch, else the object's type and id to find it in `audit_object_heads`.
+    InsertEntries,
+    /// The newest entry of each object: type, id, seq.
+    WriteHeads,
+}
+
+impl Statement {
+    const ALL: usize = 2;
+
+    fn parameters_per_row(self) -> usize {
+        match self {
+            Statement::InsertEntries => 16,
+            Statement::WriteHeads => 3,
+        }
+    }
+
+    fn head(self, backend: Backend) -> String {
+        match (self, backend) {
+            // `OR FAIL`: a failing row fails the statement without undoing the rows before it,
+            // so SQLite keeps no statement journal (a copy of every page the statement
+            // touches); the whole transaction is rolled back on error anyway.
+            (Statement::InsertEntries, Backend::Sqlite) => {
+                format!("INSERT OR FAIL INTO audit_entries ({INSERT_COLUMNS}) VALUES ")
+            }
+            (Statement::InsertEntries, Backend::Postgres) => {
+                format!("INSERT INTO audit_entries ({INSERT_COLUMNS}) VALUES ")
+            }
+            (Statement::WriteHeads, _) => {
+                "INSERT INTO audit_object_heads (object_type, object_id, last_seq) VALUES ".to_owned()
+            }
+        }
+    }
+
+    /// One row's values, its parameters given in order by `next`.
+    fn row(self, next: &mut dyn FnMut() -> String) -> String {
+        let mut values: Vec<String> = Vec::with_capacity(14);
+        match self {
+            Statement::InsertEntries => {
+                values.extend((0..13).map(|_| next()));
+                // Found here, inside the statement, rather than read first: sqlx-sqlite hands
+                // each result row across threads, which cost more than the whole insert.
+                let (in_batch, object_type, object_id) = (next(), next(), next());
+                values.push(format!(
+                    "COALESCE({in_batch}, (SELECT last_seq FROM audit_object_heads \
+                     WHERE object_type = {object_type} AND object_id = {object_id}))"
+                ));
+            }
+            Statement::WriteHeads => values.extend((0..3).map(|_| next())),
+        }
+        format!("({})", values.join(","))
+    }
+
+    fn tail(self) -> &'static str {
+        match self {
+            Statement::InsertEntries => "",
+            Statement::WriteHeads => " ON CONFLICT (object_type, object_id) DO UPDATE SET last_seq = excluded.last_seq",
+        }
+    }
+
+    /// The text for `rows` rows (one of [`CHUNKS`]), built once per backend and size.
+    fn sql(self, backend: Backend, rows: usize) -> &'static str {
+        static SQL: [[[OnceLock<String>; CHUNKS.len()]; Statement::ALL]; 2] =
+            [const { [const { [const { OnceLock::new() }; CHUNKS.len()] }; Statement::ALL] }; 2];
+        let size_index = CHUNKS.iter().position(|size| *size == rows).unwrap_or(CHUNKS.len() - 1);
+        let backend_index = usize::from(backend == Backend::Postgres);
+        SQL[backend_index][self as usize][size_index].get_or_init(|| {
+            let mut parameter = 0;
+            let mut next = || {
+                parameter += 1;
+                match backend {
+                    // sqlx-sqlite looks `$N` up by name, once per parameter: quadratic for
+                    // a multi-row statement. Anonymous `?` binds in order.
+                    Backend::Sqlite => "?".to_owned(),
+                    Backend::Postgres => format!("${parameter}"),
+                }
+            };
+            let rows: Vec<String> = (0..CHUNKS[size_index]).map(|_| self.row(&mut next)).collect();
+            debug_assert_eq!(parameter, CHUNKS[size_index] * self.parameters_per_row());
+            format!("{}{}{}", self.head(backend), rows.join(","), self.tail())
+        })
+    }
+}
+
+/// Splits `items` into the chunk sizes the statements are cached for.
+fn chunks<T>(mut items: &[T]) -> impl Iterator<Item = &[T]> {
+    std::iter::from_fn(move || {
+        let size = CHUNKS.iter().copied().find(|size| *size <= items.len())?;
+        let (chunk, rest) = items.split_at(size);
+        items = rest;
+        Some(chunk)
+    })
+}
+
+/// Objects a writer keeps the newest entry of, at most; past that it starts again.
+const RECENT_HEADS_CAPACITY: usize = 65_536;
+
+/// The newest entry of each object a writer appended to lately, so that its next batches link
+/// their entries without asking the database. Trusted only while the chain still ends at the
+/// entry this writer appended last: another writer's batch, or a batch of ours that was rolled
+/// back, changes the end, and the database is asked again.
+#[derive(Default)]
+pub(crate) struct RecentHeads {
+    /// `seq` and hash of the last entry this writer appended.
+    chain_end: Option<(i64, String)>,
+    /// Newest `seq` by object type, then object id.
+    newest: HashMap<String, HashMap<String, i64>>,
+    objects: usize,
+}
+
+impl RecentHeads {
+    fn get(&self, object_type: &str, object_id: &str) -> Option<i64> {
+        self.newest.get(object_type)?.get(object_id).copied()
+    }
+
+    fn clear(&mut self) {
+        self.newest.clear();
+        self.objects = 0;
+    }
+}
+
+/// Appends entries at the end of the chain, inside the caller's exclusive transaction.
+pub(crate) async fn append_entries(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    rows: &mut [EntryRow],
+    recent: &mut RecentHeads,
+) -> Result<(), StoreError> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let (mut seq, mut prev) = chain_end(conn).await?;
+    if recent.chain_end.take().is_none_or(|(end_seq, end_hash)| end_seq != seq || end_hash != prev) {
+        recent.clear();
+    }
+    for row in rows.iter_mut() {
+        seq += 1;
+        row.chain_after(seq, &prev);
+        prev.clone_from(&row.hash);
+    }
+    let rows: &[EntryRow] = rows;
+
+    // Each row's predecessor when it is in the batch or known to this writer (else the
+    // statement looks it up); the newest entry of each object.
+    let mut objects: Vec<(&str, &str)> = Vec::new();
+    let mut newest: HashMap<(&str, &str), i64> = HashMap::new();
+    let in_batch: Vec<Option<i64>> = rows
+        .iter()
+        .map(|row| {
+            let key = (row.object_type.as_str(), row.object_id.as_str());
+            match newest.insert(key, row.seq) {
+                Some(before) => Some(before),
+                None => {
+                    objects.push(key);
+                    recent.get(key.0, key.1)
+                }
+            }
+        })
+        .collect();
+
+    let mut offset = 0;
+    for chunk in chunks(rows) {
+        let mut statement = sqlx::query(Statement::InsertEntries.sql(backend, chunk.len()));
+        for (row, in_batch) in chunk.iter().zip(&in_batch[offset..]) {
+            statement = statement
+                .bind(row.seq)
+                .bind(row.time_us)
+                .bind(row.actor_kind.as_str())
+                .bind(row.actor_id.as_str())
+                .bind(row.action.as_str())
+                .bind(row.object_type.as_str())
+                .bind(row.object_id.as_str())
+                .bind(row.object_repr.as_str())
+                .bind(row.message.as_str())
+                .bind(row.changes.as_str())
+                .bind(row.request_id.as_deref())
+                .bind(row.prev_hash.as_str())
+                .bind(row.hash.as_str())
+                .bind(*in_batch)
+                .bind(row.object_type.as_str())
+                .bind(row.object_id.as_str());
+        }
+        offset += chunk.len();
+        statement.execute(&mut *conn).await.map_err(db_error("writing audit entries"))?;
+    }
+
+    for chunk in chunks(&objects) {
+        let mut statement = sqlx::query(Statement::WriteHeads.sql(backend, chunk.len()));
+        for key in chunk {
+            statement = statement.bind(key.0).bind(key.1).bind(newest[key]);
+        }
+        statement.execute(&mut *conn).await.map_err(db_error("linking the objects' latest entries"))?;
+    }
+
+    if recent.objects + objects.len() > RECENT_HEADS_CAPACITY {
+        recent.clear();
+    }
+    for (object_type, object_id) in objects {
+        let ids = match recent.newest.get_mut(object_type) {
+            Some(ids) => ids,
+            None => recent.newest.entry(object_type.to_owned()).or_default(),
+        };
+        if ids.insert(object_id.to_owned(), newest[&(object_type, object_id)]).is_none() {
+            recent.objects += 1;
+        }
+    }
+    recent.chain_end = Some((seq, prev));
+    Ok(())
+}
+
+/// The `seq` and hash the next entry follows: the last entry, else the purge checkpoint, else
+/// the genesis.
+async fn chain_end(conn: &mut AnyConnection) -> Result<(i64, String), StoreError> {
+    let last = sqlx::query("SELECT seq, hash FROM audit_entries ORDER BY seq DESC LIMIT 1")
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(db_error("reading the end of the chain"))?;
+    if let Some(row) = last {
+        return Ok((get(&row, "seq")?, get(&row, "hash")?));
+    }
+    let checkpoint = sqlx::query("SELECT seq, hash FROM audit_checkpoints ORDER BY seq DESC LIMIT 1")
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(db_error("reading the purge checkpoint"))?;
+    match checkpoint {
+        Some(row) => Ok((get(&row, "seq")?, get(&row, "hash")?)),
+        None => Ok((0, chain::GENESIS.to_owned())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batches_split_into_the_cached_sizes() {
+        let items: Vec<u32> = (0..1000).collect();
+        let sizes: Vec<usize> = chunks(&items).map(<[u32]>::len).collect();
+        assert_eq!(sizes, [256, 256, 256, 64, 64, 64, 16, 16, 4, 4]);
+        assert_eq!(sizes.iter().sum::<usize>(), 1000);
+        assert_eq!(chunks(&items[..0]).count(), 0);
+    }
+
+    #[test]
+    fn statements_have_one_placeholder_per_parameter() {
+        for statement in [Statement::InsertEntries, Statement::WriteHeads] {
+            for rows in CHUNKS {
+                let sqlite = statement.sql(Backend::Sqlite, rows);
+                assert_eq!(sqlite.matches('?').count(), rows * statement.parameters_per_row());
+                let postgres = statement.sql(Backend::Postgres, rows);
+                let last = format!("${}", rows * statement.parameters_per_row());
+                assert!(postgres.contains(&last) && !postgres.contains(&format!("{last}0")), "{postgres}");
+            }
+        }
+    }
+}
