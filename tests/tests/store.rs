@@ -315,7 +315,7 @@ async fn tampering_of_each_kind_is_found(db: &TestDb) {
     assert!(store.verify().await.unwrap().is_intact());
 
     // Inserted: a forged entry copied from a real one, placed at the end.
-    db.sql("INSERT INTO audit_entries SELECT 11, time_us, actor_kind, actor_id, action, object_type, object_id, object_repr, 'forged', changes, request_id, prev_hash, hash, object_prev FROM audit_entries WHERE seq = 3").await.unwrap();
+    db.sql("INSERT INTO audit_entries (seq, time_us, actor_kind, actor_id, action, object_type, object_id, object_repr, message, changes, request_id, prev_hash, hash) SELECT 11, time_us, actor_kind, actor_id, action, object_type, object_id, object_repr, 'forged', changes, request_id, prev_hash, hash FROM audit_entries WHERE seq = 3").await.unwrap();
     let found = broken(store.verify().await.unwrap());
     assert_eq!(found.seq, 11);
     db.sql("DELETE FROM audit_entries WHERE seq = 11").await.unwrap();

@@ -1,10 +1,12 @@
-//! Appending a batch of entries: the hash chain, the per-object links, and the multi-row
-//! statements that write them.
+//! Appending a batch of entries: the hash chain, then the rows, in the way each backend
+//! writes fastest.
 //!
-//! An object's history is a list linked backwards through `object_prev`, whose newest entry is
-//! named in `audit_object_heads`. A batch therefore writes its entries at the end of the table
+//! SQLite: an object's history is a list linked backwards through `object_prev`, whose newest
+//! entry is named in `audit_object_heads`, so a batch writes its entries at the end of the table
 //! (a few pages) and one small row per object it touches, where an `(object, seq)` index would
-//! put each entry into a leaf page of its own. See the version 3 migration in `schema.rs`.
+//! put each entry into a leaf page of its own (see the version 3 migration in `schema.rs`).
+//! PostgreSQL keeps that index (a B-tree insert is a small WAL record there) and takes the whole
+//! batch as one JSON parameter.
 
 use std::collections::HashMap;
 use std::sync::OnceLock;
@@ -25,11 +27,11 @@ const INSERT_COLUMNS: &str = "seq, time_us, actor_kind, actor_id, action, object
 /// 256 rows of 14 columns stay far below SQLite's 32 766 parameters.
 const CHUNKS: [usize; 5] = [256, 64, 16, 4, 1];
 
-/// The multi-row statements of a batch.
+/// The multi-row statements of a batch on SQLite.
 #[derive(Clone, Copy)]
 enum Statement {
-    /// Entries: the 13 hashed columns, then the entry's predecessor when it is in the same
-    /// batch, else the object's type and id to find it in `audit_object_heads`.
+    /// Entries: the 13 hashed columns, then the entry's predecessor when it is known, else the
+    /// object's type and id to find it in `audit_object_heads`.
     InsertEntries,
     /// The newest entry of each object: type, id, seq.
     WriteHeads,
@@ -38,6 +40,7 @@ enum Statement {
 impl Statement {
     const ALL: usize = 2;
 
+    #[cfg(test)]
     fn parameters_per_row(self) -> usize {
         match self {
             Statement::InsertEntries => 16,
@@ -45,69 +48,34 @@ impl Statement {
         }
     }
 
-    fn head(self, backend: Backend) -> String {
-        match (self, backend) {
-            // `OR FAIL`: a failing row fails the statement without undoing the rows before it,
-            // so SQLite keeps no statement journal (a copy of every page the statement
-            // touches); the whole transaction is rolled back on error anyway.
-            (Statement::InsertEntries, Backend::Sqlite) => {
-                format!("INSERT OR FAIL INTO audit_entries ({INSERT_COLUMNS}) VALUES ")
-            }
-            (Statement::InsertEntries, Backend::Postgres) => {
-                format!("INSERT INTO audit_entries ({INSERT_COLUMNS}) VALUES ")
-            }
-            (Statement::WriteHeads, _) => {
-                "INSERT INTO audit_object_heads (object_type, object_id, last_seq) VALUES ".to_owned()
-            }
-        }
-    }
-
-    /// One row's values, its parameters given in order by `next`.
-    fn row(self, next: &mut dyn FnMut() -> String) -> String {
-        let mut values: Vec<String> = Vec::with_capacity(14);
-        match self {
-            Statement::InsertEntries => {
-                values.extend((0..13).map(|_| next()));
-                // Found here, inside the statement, rather than read first: sqlx-sqlite hands
-                // each result row across threads, which cost more than the whole insert.
-                let (in_batch, object_type, object_id) = (next(), next(), next());
-                values.push(format!(
-                    "COALESCE({in_batch}, (SELECT last_seq FROM audit_object_heads \
-                     WHERE object_type = {object_type} AND object_id = {object_id}))"
-                ));
-            }
-            Statement::WriteHeads => values.extend((0..3).map(|_| next())),
-        }
-        format!("({})", values.join(","))
-    }
-
-    fn tail(self) -> &'static str {
-        match self {
-            Statement::InsertEntries => "",
-            Statement::WriteHeads => " ON CONFLICT (object_type, object_id) DO UPDATE SET last_seq = excluded.last_seq",
-        }
-    }
-
-    /// The text for `rows` rows (one of [`CHUNKS`]), built once per backend and size.
-    fn sql(self, backend: Backend, rows: usize) -> &'static str {
-        static SQL: [[[OnceLock<String>; CHUNKS.len()]; Statement::ALL]; 2] =
-            [const { [const { [const { OnceLock::new() }; CHUNKS.len()] }; Statement::ALL] }; 2];
+    /// The text for `rows` rows (one of [`CHUNKS`]), built once per size. Anonymous `?`
+    /// placeholders: sqlx-sqlite looks `$N` up by name, once per parameter, which is quadratic
+    /// for a multi-row statement.
+    fn sql(self, rows: usize) -> &'static str {
+        static SQL: [[OnceLock<String>; CHUNKS.len()]; Statement::ALL] =
+            [const { [const { OnceLock::new() }; CHUNKS.len()] }; Statement::ALL];
         let size_index = CHUNKS.iter().position(|size| *size == rows).unwrap_or(CHUNKS.len() - 1);
-        let backend_index = usize::from(backend == Backend::Postgres);
-        SQL[backend_index][self as usize][size_index].get_or_init(|| {
-            let mut parameter = 0;
-            let mut next = || {
-                parameter += 1;
-                match backend {
-                    // sqlx-sqlite looks `$N` up by name, once per parameter: quadratic for
-                    // a multi-row statement. Anonymous `?` binds in order.
-                    Backend::Sqlite => "?".to_owned(),
-                    Backend::Postgres => format!("${parameter}"),
-                }
+        SQL[self as usize][size_index].get_or_init(|| {
+            let (head, row, tail) = match self {
+                // `OR FAIL`: a failing row fails the statement without undoing the rows before
+                // it, so SQLite keeps no statement journal (a copy of every page the statement
+                // touches); the whole transaction is rolled back on error anyway. The
+                // predecessor is looked up inside the statement rather than read first:
+                // sqlx-sqlite hands each result row across threads, which cost more than the
+                // insert.
+                Statement::InsertEntries => (
+                    format!("INSERT OR FAIL INTO audit_entries ({INSERT_COLUMNS}) VALUES "),
+                    "(?,?,?,?,?,?,?,?,?,?,?,?,?,COALESCE(?, (SELECT last_seq FROM audit_object_heads \
+                     WHERE object_type = ? AND object_id = ?)))",
+                    "",
+                ),
+                Statement::WriteHeads => (
+                    "INSERT INTO audit_object_heads (object_type, object_id, last_seq) VALUES ".to_owned(),
+                    "(?,?,?)",
+                    " ON CONFLICT (object_type, object_id) DO UPDATE SET last_seq = excluded.last_seq",
+                ),
             };
-            let rows: Vec<String> = (0..CHUNKS[size_index]).map(|_| self.row(&mut next)).collect();
-            debug_assert_eq!(parameter, CHUNKS[size_index] * self.parameters_per_row());
-            format!("{}{}{}", self.head(backend), rows.join(","), self.tail())
+            format!("{head}{}{tail}", vec![row; CHUNKS[size_index]].join(","))
         })
     }
 }
@@ -160,21 +128,34 @@ pub(crate) async fn append_entries(
         return Ok(());
     }
     let (mut seq, mut prev) = chain_end(conn).await?;
-    if recent.chain_end.take().is_none_or(|(end_seq, end_hash)| end_seq != seq || end_hash != prev) {
-        recent.clear();
-    }
+    let end_before = (seq, prev.clone());
     for row in rows.iter_mut() {
         seq += 1;
         row.chain_after(seq, &prev);
         prev.clone_from(&row.hash);
     }
-    let rows: &[EntryRow] = rows;
+    match backend {
+        Backend::Sqlite => write_linked_sqlite(conn, rows, recent, end_before).await,
+        Backend::Postgres => write_json_postgres(conn, rows).await,
+    }
+}
 
+/// SQLite: multi-row `INSERT`s of the cached sizes, each entry linked to its object's previous
+/// one, then the objects' new heads.
+async fn write_linked_sqlite(
+    conn: &mut AnyConnection,
+    rows: &[EntryRow],
+    recent: &mut RecentHeads,
+    end_before: (i64, String),
+) -> Result<(), StoreError> {
+    if recent.chain_end.take().as_ref() != Some(&end_before) {
+        recent.clear();
+    }
     // Each row's predecessor when it is in the batch or known to this writer (else the
     // statement looks it up); the newest entry of each object.
     let mut objects: Vec<(&str, &str)> = Vec::new();
     let mut newest: HashMap<(&str, &str), i64> = HashMap::new();
-    let in_batch: Vec<Option<i64>> = rows
+    let known_prev: Vec<Option<i64>> = rows
         .iter()
         .map(|row| {
             let key = (row.object_type.as_str(), row.object_id.as_str());
@@ -190,8 +171,8 @@ pub(crate) async fn append_entries(
 
     let mut offset = 0;
     for chunk in chunks(rows) {
-        let mut statement = sqlx::query(Statement::InsertEntries.sql(backend, chunk.len()));
-        for (row, in_batch) in chunk.iter().zip(&in_batch[offset..]) {
+        let mut statement = sqlx::query(Statement::InsertEntries.sql(chunk.len()));
+        for (row, known_prev) in chunk.iter().zip(&known_prev[offset..]) {
             statement = statement
                 .bind(row.seq)
                 .bind(row.time_us)
@@ -206,16 +187,15 @@ pub(crate) async fn append_entries(
                 .bind(row.request_id.as_deref())
                 .bind(row.prev_hash.as_str())
                 .bind(row.hash.as_str())
-                .bind(*in_batch)
+                .bind(*known_prev)
                 .bind(row.object_type.as_str())
                 .bind(row.object_id.as_str());
         }
         offset += chunk.len();
         statement.execute(&mut *conn).await.map_err(db_error("writing audit entries"))?;
     }
-
     for chunk in chunks(&objects) {
-        let mut statement = sqlx::query(Statement::WriteHeads.sql(backend, chunk.len()));
+        let mut statement = sqlx::query(Statement::WriteHeads.sql(chunk.len()));
         for key in chunk {
             statement = statement.bind(key.0).bind(key.1).bind(newest[key]);
         }
@@ -234,7 +214,59 @@ pub(crate) async fn append_entries(
             recent.objects += 1;
         }
     }
-    recent.chain_end = Some((seq, prev));
+    let last = rows.last().expect("the batch is not empty");
+    recent.chain_end = Some((last.seq, last.hash.clone()));
+    Ok(())
+}
+
+/// An entry as the PostgreSQL statement reads it from JSON.
+#[derive(serde::Serialize)]
+struct JsonEntry<'a> {
+    seq: i64,
+    time_us: i64,
+    actor_kind: &'a str,
+    actor_id: &'a str,
+    action: &'a str,
+    object_type: &'a str,
+    object_id: &'a str,
+    object_repr: &'a str,
+    message: &'a str,
+    changes: &'a str,
+    request_id: Option<&'a str>,
+    prev_hash: &'a str,
+    hash: &'a str,
+}
+
+/// PostgreSQL: the whole batch as one JSON parameter in one statement, where bound values
+/// would take 13 parameters a row in several statements (the `Any` driver cannot bind arrays).
+/// serde_json escapes every string, and the store has already replaced NUL, which PostgreSQL
+/// text cannot hold.
+async fn write_json_postgres(conn: &mut AnyConnection, rows: &[EntryRow]) -> Result<(), StoreError> {
+    const INSERT: &str = "INSERT INTO audit_entries (seq, time_us, actor_kind, actor_id, action, object_type, \
+        object_id, object_repr, message, changes, request_id, prev_hash, hash) \
+        SELECT * FROM json_to_recordset($1::json) AS entry (seq bigint, time_us bigint, actor_kind text, \
+        actor_id text, action text, object_type text, object_id text, object_repr text, message text, \
+        changes text, request_id text, prev_hash text, hash text)";
+    let entries: Vec<JsonEntry<'_>> = rows
+        .iter()
+        .map(|row| JsonEntry {
+            seq: row.seq,
+            time_us: row.time_us,
+            actor_kind: &row.actor_kind,
+            actor_id: &row.actor_id,
+            action: &row.action,
+            object_type: &row.object_type,
+            object_id: &row.object_id,
+            object_repr: &row.object_repr,
+            message: &row.message,
+            changes: &row.changes,
+            request_id: row.request_id.as_deref(),
+            prev_hash: &row.prev_hash,
+            hash: &row.hash,
+        })
+        .collect();
+    let entries = serde_json::to_string(&entries).map_err(StoreError::Serialize)?;
+    sqlx::query(INSERT).bind(entries).execute(&mut *conn).await.map_err(db_error("writing audit entries"))?;
     Ok(())
 }
 
@@ -275,11 +307,8 @@ mod tests {
     fn statements_have_one_placeholder_per_parameter() {
         for statement in [Statement::InsertEntries, Statement::WriteHeads] {
             for rows in CHUNKS {
-                let sqlite = statement.sql(Backend::Sqlite, rows);
-                assert_eq!(sqlite.matches('?').count(), rows * statement.parameters_per_row());
-                let postgres = statement.sql(Backend::Postgres, rows);
-                let last = format!("${}", rows * statement.parameters_per_row());
-                assert!(postgres.contains(&last) && !postgres.contains(&format!("{last}0")), "{postgres}");
+                let sql = statement.sql(rows);
+                assert_eq!(sql.matches('?').count(), rows * statement.parameters_per_row(), "{sql}");
             }
         }
     }

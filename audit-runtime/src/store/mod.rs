@@ -359,9 +359,9 @@ impl AuditStore {
 
     /// Entries matching `query`, newest first.
     pub async fn entries(&self, query: &EntryQuery) -> Result<Vec<StoredEntry>, StoreError> {
-        // One object's entries: walk its list from the newest (see `append.rs`); $1 and $2
-        // are the object's type and id, bound first below.
-        let walk = query.object_type.is_some() && query.object_id.is_some();
+        // One object's entries on SQLite: walk its list from the newest (see `append.rs`); $1
+        // and $2 are the object's type and id, bound first below. PostgreSQL has an index.
+        let walk = self.backend() == Backend::Sqlite && query.object_type.is_some() && query.object_id.is_some();
         let mut sql = if walk {
             format!(
                 "WITH RECURSIVE object_chain (seq) AS (\
