@@ -667,6 +667,14 @@ async fn purge(
         .await
         .map_err(db_error("removing old entries"))?
         .rows_affected();
+    if backend == Backend::Sqlite {
+        // Objects whose every entry went: their lists are empty now.
+        sqlx::query("DELETE FROM audit_object_heads WHERE last_seq <= $1")
+            .bind(cut)
+            .execute(&mut *conn)
+            .await
+            .map_err(db_error("removing the heads of purged histories"))?;
+    }
     let close_gate = match backend {
         Backend::Sqlite => "UPDATE audit_purge_gate SET purging = 0 WHERE id = 1",
         Backend::Postgres => "SET LOCAL audit.purging = 'off'",
