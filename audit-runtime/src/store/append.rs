@@ -24,7 +24,7 @@ const INSERT_COLUMNS: &str = "seq, time_us, actor_kind, actor_id, action, object
 
 /// Rows per multi-row statement, largest first. Each size is one statement text, prepared once
 /// per connection and cached, where a batch-sized statement would be prepared every time.
-/// 256 rows of 14 columns stay far below SQLite's 32 766 parameters.
+/// 256 rows of 16 parameters stay far below SQLite's 32 766.
 const CHUNKS: [usize; 5] = [256, 64, 16, 4, 1];
 
 /// The multi-row statements of a batch on SQLite.
