@@ -5,8 +5,7 @@
 //! entry is named in `audit_object_heads`, so a batch writes its entries at the end of the table
 //! (a few pages) and one small row per object it touches, where an `(object, seq)` index would
 //! put each entry into a leaf page of its own (see the version 3 migration in `schema.rs`).
-//! PostgreSQL keeps that index (a B-tree insert is a small WAL record there) and takes the whole
-//! batch as one JSON parameter.
+//! PostgreSQL keeps that index (a B-tree insert is a small WAL record there).
 
 use std::collections::HashMap;
 use std::sync::OnceLock;
@@ -22,10 +21,11 @@ use super::{StoreError, db_error, get};
 const INSERT_COLUMNS: &str = "seq, time_us, actor_kind, actor_id, action, object_type, object_id, object_repr, \
                               message, changes, request_id, prev_hash, hash, object_prev";
 
-/// Rows per multi-row statement, largest first. Each size is one statement text, prepared once
-/// per connection and cached, where a batch-sized statement would be prepared every time.
-/// 256 rows of 16 parameters stay far below SQLite's 32 766.
-const CHUNKS: [usize; 5] = [256, 64, 16, 4, 1];
+/// Rows per multi-row statement, largest first: powers of two, so a batch takes as many
+/// statements (round trips) as its size has one-bits. Each size is one statement text, prepared
+/// once per connection and cached, where a batch-sized statement would be prepared every time.
+/// 1 024 rows of 16 parameters stay below SQLite's 32 766 (PostgreSQL allows 65 535).
+const CHUNKS: [usize; 11] = [1024, 512, 256, 128, 64, 32, 16, 8, 4, 2, 1];
 
 /// The multi-row statements of a batch on SQLite.
 #[derive(Clone, Copy)]
@@ -136,7 +136,7 @@ pub(crate) async fn append_entries(
     }
     match backend {
         Backend::Sqlite => write_linked_sqlite(conn, rows, recent, end_before).await,
-        Backend::Postgres => write_json_postgres(conn, rows).await,
+        Backend::Postgres => write_rows_postgres(conn, rows).await,
     }
 }
 
@@ -219,55 +219,52 @@ async fn write_linked_sqlite(
     Ok(())
 }
 
-/// An entry as the PostgreSQL statement reads it from JSON.
-#[derive(serde::Serialize)]
-struct JsonEntry<'a> {
-    seq: i64,
-    time_us: i64,
-    actor_kind: &'a str,
-    actor_id: &'a str,
-    action: &'a str,
-    object_type: &'a str,
-    object_id: &'a str,
-    object_repr: &'a str,
-    message: &'a str,
-    changes: &'a str,
-    request_id: Option<&'a str>,
-    prev_hash: &'a str,
-    hash: &'a str,
+/// PostgreSQL: multi-row `INSERT`s of the cached sizes. (One JSON parameter per batch,
+/// `json_to_recordset`, was tried: fewer round trips, but the server, which is the busy side,
+/// parses text where bound values arrive in binary, and it was slower.)
+async fn write_rows_postgres(conn: &mut AnyConnection, rows: &[EntryRow]) -> Result<(), StoreError> {
+    for chunk in chunks(rows) {
+        let mut statement = sqlx::query(postgres_insert_sql(chunk.len()));
+        for row in chunk {
+            statement = statement
+                .bind(row.seq)
+                .bind(row.time_us)
+                .bind(row.actor_kind.as_str())
+                .bind(row.actor_id.as_str())
+                .bind(row.action.as_str())
+                .bind(row.object_type.as_str())
+                .bind(row.object_id.as_str())
+                .bind(row.object_repr.as_str())
+                .bind(row.message.as_str())
+                .bind(row.changes.as_str())
+                .bind(row.request_id.as_deref())
+                .bind(row.prev_hash.as_str())
+                .bind(row.hash.as_str());
+        }
+        statement.execute(&mut *conn).await.map_err(db_error("writing audit entries"))?;
+    }
+    Ok(())
 }
 
-/// PostgreSQL: the whole batch as one JSON parameter in one statement, where bound values
-/// would take 13 parameters a row in several statements (the `Any` driver cannot bind arrays).
-/// serde_json escapes every string, and the store has already replaced NUL, which PostgreSQL
-/// text cannot hold.
-async fn write_json_postgres(conn: &mut AnyConnection, rows: &[EntryRow]) -> Result<(), StoreError> {
-    const INSERT: &str = "INSERT INTO audit_entries (seq, time_us, actor_kind, actor_id, action, object_type, \
-        object_id, object_repr, message, changes, request_id, prev_hash, hash) \
-        SELECT * FROM json_to_recordset($1::json) AS entry (seq bigint, time_us bigint, actor_kind text, \
-        actor_id text, action text, object_type text, object_id text, object_repr text, message text, \
-        changes text, request_id text, prev_hash text, hash text)";
-    let entries: Vec<JsonEntry<'_>> = rows
-        .iter()
-        .map(|row| JsonEntry {
-            seq: row.seq,
-            time_us: row.time_us,
-            actor_kind: &row.actor_kind,
-            actor_id: &row.actor_id,
-            action: &row.action,
-            object_type: &row.object_type,
-            object_id: &row.object_id,
-            object_repr: &row.object_repr,
-            message: &row.message,
-            changes: &row.changes,
-            request_id: row.request_id.as_deref(),
-            prev_hash: &row.prev_hash,
-            hash: &row.hash,
-        })
-        .collect();
-    let entries = serde_json::to_string(&entries).map_err(StoreError::Serialize)?;
-    sqlx::query(INSERT).bind(entries).execute(&mut *conn).await.map_err(db_error("writing audit entries"))?;
-    Ok(())
+/// The PostgreSQL `INSERT` of `rows` entries (one of [`CHUNKS`]), built once per size.
+fn postgres_insert_sql(rows: usize) -> &'static str {
+    static SQL: [OnceLock<String>; CHUNKS.len()] = [const { OnceLock::new() }; CHUNKS.len()];
+    let size_index = CHUNKS.iter().position(|size| *size == rows).unwrap_or(CHUNKS.len() - 1);
+    SQL[size_index].get_or_init(|| {
+        const COLUMNS: usize = 13;
+        let values: Vec<String> = (0..CHUNKS[size_index])
+            .map(|row| {
+                let placeholders: Vec<String> =
+                    (1..=COLUMNS).map(|column| format!("${}", row * COLUMNS + column)).collect();
+                format!("({})", placeholders.join(","))
+            })
+            .collect();
+        format!(
+            "INSERT INTO audit_entries (seq, time_us, actor_kind, actor_id, action, object_type, object_id, \
+             object_repr, message, changes, request_id, prev_hash, hash) VALUES {}",
+            values.join(",")
+        )
+    })
 }
 
 /// The `seq` and hash the next entry follows: the last entry, else the purge checkpoint, else
@@ -298,9 +295,18 @@ mod tests {
     fn batches_split_into_the_cached_sizes() {
         let items: Vec<u32> = (0..1000).collect();
         let sizes: Vec<usize> = chunks(&items).map(<[u32]>::len).collect();
-        assert_eq!(sizes, [256, 256, 256, 64, 64, 64, 16, 16, 4, 4]);
+        assert_eq!(sizes, [512, 256, 128, 64, 32, 8]);
         assert_eq!(sizes.iter().sum::<usize>(), 1000);
         assert_eq!(chunks(&items[..0]).count(), 0);
+    }
+
+    #[test]
+    fn postgres_inserts_number_every_parameter_once() {
+        for rows in CHUNKS {
+            let sql = postgres_insert_sql(rows);
+            assert_eq!(sql.matches('$').count(), rows * 13, "{sql}");
+            assert!(sql.ends_with(&format!("${})", rows * 13)), "{sql}");
+        }
     }
 
     #[test]
