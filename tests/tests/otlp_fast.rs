@@ -390,3 +390,89 @@ fn the_exporter_recovers_when_the_collector_comes_back_on_the_same_address() {
     assert_eq!(guard.exported_spans(), 3);
     assert_eq!(guard.dropped_spans(), 5);
 }
+
+#[trace_span]
+fn sleeping(duration: Duration) {
+    std::thread::sleep(duration);
+}
+
+fn unix_nanos(time: std::time::SystemTime) -> u64 {
+    time.duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64
+}
+
+#[test]
+fn exported_times_follow_the_wall_clock_and_durations_the_time_spent() {
+    const SLEEP: Duration = Duration::from_millis(30);
+    const SLACK: u64 = 3_000_000;
+    let receiver = Receiver::start();
+    let (otlp, guard) = config(&receiver).build().unwrap();
+    let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(otlp));
+    // One span right away (the clock may not be calibrated yet), one after the first
+    // calibration, one after a re-calibration.
+    let mut bounds = Vec::new();
+    for pause in [Duration::ZERO, Duration::from_millis(50), Duration::from_millis(1200)] {
+        std::thread::sleep(pause);
+        let before = std::time::SystemTime::now();
+        tracing::dispatcher::with_default(&dispatch, || sleeping(SLEEP));
+        bounds.push((unix_nanos(before), unix_nanos(std::time::SystemTime::now())));
+    }
+    assert!(guard.flush(Duration::from_secs(5)));
+    let mut spans = exported(&receiver, 3);
+    spans.sort_by_key(|s| s.start_time_unix_nano);
+    for (span, (before, after)) in spans.iter().zip(bounds) {
+        let (start, end) = (span.start_time_unix_nano, span.end_time_unix_nano);
+        assert!(start + SLACK >= before && end <= after + SLACK, "{start}..{end} within {before}..{after}");
+        let took = end - start;
+        assert!(took + SLACK / 10 >= SLEEP.as_nanos() as u64, "{took} ns for a sleep of {SLEEP:?}");
+        assert!(took <= after - before + SLACK / 10, "{took} ns, {} ns measured around", after - before);
+    }
+}
+
+#[test]
+fn flush_delivers_the_partial_buffer_of_a_thread_that_stays_alive_and_idle() {
+    let receiver = Receiver::start();
+    let config = OtlpConfig { schedule_delay: Duration::from_secs(60), ..config(&receiver) };
+    let (otlp, guard) = config.build().unwrap();
+    let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(otlp));
+    let (recorded_tx, recorded) = std::sync::mpsc::channel::<()>();
+    let (go_on, go_on_rx) = std::sync::mpsc::channel::<usize>();
+    let worker = std::thread::spawn(move || {
+        // Fewer spans than a chunk, then more than two chunks, each time left idle.
+        for count in [3, 150] {
+            tracing::dispatcher::with_default(&dispatch, || (0..count).for_each(|_| fast_inner()));
+            recorded_tx.send(()).unwrap();
+            if go_on_rx.recv().is_err() {
+                return;
+            }
+        }
+    });
+    recorded.recv().unwrap();
+    // The export delay is a minute: only the flush sends them.
+    assert!(guard.flush(Duration::from_secs(5)));
+    assert_eq!(exported(&receiver, 3).len(), 3);
+    go_on.send(150).unwrap();
+    recorded.recv().unwrap();
+    assert!(guard.flush(Duration::from_secs(5)));
+    assert_eq!(exported(&receiver, 153).len(), 153);
+    assert_eq!(guard.exported_spans(), 153);
+    assert_eq!(guard.dropped_spans(), 0);
+    drop(go_on);
+    worker.join().unwrap();
+}
+
+#[test]
+fn a_full_queue_drops_and_counts_fast_spans_without_blocking() {
+    let receiver = Receiver::start();
+    let config = OtlpConfig {
+        max_queue_size: 16,
+        max_export_batch_size: 8,
+        schedule_delay: Duration::from_secs(60),
+        ..config(&receiver)
+    };
+    // Far faster than one HTTP request per 8 spans can carry them.
+    let guard = exporter_only(&config, || (0..1_000).for_each(|_| fast_inner()));
+    let (exported, dropped) = (guard.exported_spans(), guard.dropped_spans());
+    assert_eq!(exported + dropped, 1_000, "every span is exported or counted as dropped");
+    assert!(dropped > 0 && exported > 0, "{exported} exported, {dropped} dropped");
+    assert_eq!(receiver.wait_for_spans(exported as usize).len() as u64, exported);
+}

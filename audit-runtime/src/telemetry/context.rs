@@ -21,8 +21,9 @@ pub(crate) struct Entry {
     pub(crate) tracing_id: Option<Id>,
     /// True for a span `#[trace_span]` records itself.
     pub(crate) fast: bool,
-    /// What a sampled fast span has recorded so far.
-    pub(crate) open: Option<OpenSpan>,
+    /// What a sampled fast span has recorded so far; boxed (from a per-thread pool) so that
+    /// the entry, moved a few times per span, stays small.
+    pub(crate) open: Option<Box<OpenSpan>>,
 }
 
 /// The ids of the current span.

@@ -2,8 +2,8 @@
 //! span, the span is recorded here, without a `tracing` span (the registry's bookkeeping is most
 //! of what a span costs). It takes its ids from the per-thread rng and its parent from the
 //! per-thread context (`context`), records its fields and the events logged inside it, and at
-//! its end is encoded as a protobuf `Span` into a per-thread buffer that the exporter thread
-//! collects in chunks.
+//! its end goes into a per-thread buffer that the exporter thread collects in chunks and encodes
+//! as protobuf `Span`s.
 //!
 //! Whether the exporter wants the span is asked through a probe callsite beside the function's
 //! own (see `trace::fn_span`): [`ExportFilter`], the exporter layer's per-layer filter, refuses
@@ -24,8 +24,9 @@ use tracing_subscriber::filter::{EnvFilter, LevelFilter};
 use tracing_subscriber::layer::{Context, Filter};
 use tracing_subscriber::registry::{LookupSpan, Registry};
 
+use super::clock;
 use super::context::{self, Current, Entry};
-use super::export::{Encoded, LocalSpans, ON_EXPORTER_THREAD, Shared};
+use super::export::{Finished, LocalSpans, ON_EXPORTER_THREAD, Shared};
 use super::ids;
 use super::proto;
 use crate::trace::{FnCallsite, Parent, Role, SpanIds, role_of};
@@ -34,10 +35,10 @@ use crate::trace::{FnCallsite, Parent, Role, SpanIds, role_of};
 /// one load.
 pub(crate) static LIVE_EXPORTERS: AtomicUsize = AtomicUsize::new(0);
 
-/// Spans a thread encodes before handing them to the exporter thread at once.
-const CHUNK_SPANS: usize = 64;
-/// Field buffers a thread keeps for its next spans.
-const SPARE_BODIES: usize = 16;
+/// Spans a thread records before handing them to the exporter thread at once.
+pub(crate) const CHUNK_SPANS: usize = 64;
+/// Span records (with their field buffers) a thread keeps for its next spans.
+const SPARE_OPEN: usize = 16;
 
 pub(crate) fn now_unix_nano() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0)
@@ -90,7 +91,7 @@ where
         match role_of(meta) {
             Some(Role::Span) => Interest::never(),
             Some(Role::Probe) => {
-                PROBE_ANSWER.with(|answer| answer.set(self.shared.id));
+                PROBE_ANSWER.with(|answer| answer.set(self.shared.hot.id));
                 Interest::always()
             }
             None => interest,
@@ -144,13 +145,16 @@ fn ask(dispatch: &Dispatch, probe: &'static FnCallsite, exporter_id: u64) -> boo
     !interest.is_never() && answered == exporter_id
 }
 
-/// What a sampled fast span records until it ends.
+/// What a sampled fast span records until it ends. Boxed, reused by its thread, and aligned
+/// to cache lines of its own: a neighbour on the heap written by another thread (the exporter's
+/// buffers) would otherwise cost a cache miss per span.
 #[derive(Debug)]
+#[repr(align(128))]
 pub(crate) struct OpenSpan {
     pub(crate) exporter_id: u64,
     pub(crate) parent_span_id: u64,
     pub(crate) meta: &'static Metadata<'static>,
-    pub(crate) start_unix_nano: u64,
+    pub(crate) start: clock::Start,
     /// The attributes, events and links, already encoded as fields of the protobuf `Span`.
     pub(crate) body: Vec<u8>,
     /// What few spans have, behind one pointer: the record is moved a few times per span.
@@ -167,14 +171,6 @@ pub(crate) struct Rare {
 }
 
 impl OpenSpan {
-    pub(crate) fn name(&self) -> &str {
-        self.rare.as_ref().and_then(|rare| rare.name_override.as_deref()).unwrap_or(self.meta.name())
-    }
-
-    pub(crate) fn status(&self) -> Option<&str> {
-        self.rare.as_ref().and_then(|rare| rare.status.as_deref())
-    }
-
     fn rare(&mut self) -> &mut Rare {
         self.rare.get_or_insert_with(Box::default)
     }
@@ -193,51 +189,58 @@ impl std::fmt::Debug for FastSpan {
     }
 }
 
-/// Starts the fast span of `probe`'s function when the current subscriber's exporter wants it.
+/// Starts the fast span of `probe`'s function into `slot` when the current subscriber's
+/// exporter wants it. Written in place rather than returned: a span returned through the
+/// dispatcher's closure was copied several times, each copy stalling on store forwarding.
 #[inline]
-pub(crate) fn begin(probe: &'static FnCallsite, parent: &Parent) -> Option<FastSpan> {
+pub(crate) fn begin(probe: &'static FnCallsite, parent: &Parent, slot: &mut Option<FastSpan>) {
     if LIVE_EXPORTERS.load(Ordering::Relaxed) == 0 || probe.interest().is_never() {
-        return None;
+        return;
     }
     if ON_EXPORTER_THREAD.with(Cell::get) {
-        return None;
+        return;
     }
-    tracing::dispatcher::get_default(|dispatch| {
-        let filter = dispatch.downcast_ref::<ExportFilter>()?;
-        let shared = &filter.shared;
-        let wanted = match probe.cached_export(shared.id) {
-            Some(wanted) => wanted,
-            None => {
-                let wanted = ask(dispatch, probe, shared.id);
-                probe.cache_export(shared.id, wanted);
-                wanted
-            }
-        };
-        if !wanted {
-            return None;
+    tracing::dispatcher::get_default(|dispatch| begin_with(dispatch, probe, parent, slot));
+}
+
+#[inline]
+fn begin_with(dispatch: &Dispatch, probe: &'static FnCallsite, parent: &Parent, slot: &mut Option<FastSpan>) {
+    let Some(filter) = dispatch.downcast_ref::<ExportFilter>() else { return };
+    let shared = &filter.shared;
+    let wanted = match probe.cached_export(shared.hot.id) {
+        Some(wanted) => wanted,
+        None => {
+            let wanted = ask(dispatch, probe, shared.hot.id);
+            probe.cache_export(shared.hot.id, wanted);
+            wanted
         }
-        let parent = match parent {
-            Parent::Contextual => context::current(),
-            Parent::Explicit(None) => None,
-            Parent::Explicit(Some(id)) => context::find_by_tracing_id(id).or_else(|| registry_ids(dispatch, id)),
-        };
-        let (span_id, fresh_trace) = ids::with_rng(|rng| (rng.span_id(), rng.trace_id()));
-        let (trace_id, parent_span_id, parent_sampled) = match parent {
-            Some(parent) => (parent.trace_id, parent.span_id, Some(parent.sampled)),
-            None => (fresh_trace, 0, None),
-        };
-        let sampled = shared.sampler.sample(parent_sampled, trace_id);
-        let open = sampled.then(|| OpenSpan {
-            exporter_id: shared.id,
-            parent_span_id,
-            meta: probe.meta(),
-            start_unix_nano: now_unix_nano(),
-            body: bind_and_take_body(shared),
-            rare: None,
-        });
-        let entry = Entry { trace_id, span_id, sampled, log_ids: shared.log_ids, tracing_id: None, fast: true, open };
-        Some(FastSpan { entry, shared: None })
-    })
+    };
+    if !wanted {
+        return;
+    }
+    let parent = match parent {
+        Parent::Contextual => context::current(),
+        Parent::Explicit(None) => None,
+        Parent::Explicit(Some(id)) => context::find_by_tracing_id(id).or_else(|| registry_ids(dispatch, id)),
+    };
+    let (span_id, fresh_trace) = ids::with_rng(|rng| (rng.span_id(), rng.trace_id()));
+    let (trace_id, parent_span_id, parent_sampled) = match parent {
+        Some(parent) => (parent.trace_id, parent.span_id, Some(parent.sampled)),
+        None => (fresh_trace, 0, None),
+    };
+    let sampled = shared.hot.sampler.sample(parent_sampled, trace_id);
+    let open = sampled.then(|| {
+        let mut open = bind_and_take_open(shared);
+        open.body.clear();
+        open.rare = None;
+        open.exporter_id = shared.hot.id;
+        open.parent_span_id = parent_span_id;
+        open.meta = probe.meta();
+        open.start = clock::start();
+        open
+    });
+    let entry = Entry { trace_id, span_id, sampled, log_ids: shared.hot.log_ids, tracing_id: None, fast: true, open };
+    *slot = Some(FastSpan { entry, shared: None });
 }
 
 /// The ids the exporter gave the `tracing` span `id` (an exported span, or one made beside a
@@ -363,25 +366,62 @@ pub(crate) fn on_event(event: &Event<'_>) -> bool {
     true
 }
 
-/// A thread's buffer of encoded spans, for one exporter.
+/// A thread's buffer of finished spans, for one exporter.
 struct ThreadSink {
     shared: Arc<Shared>,
     local: Arc<LocalSpans>,
-    spare_bodies: Vec<Vec<u8>>,
+    /// Boxed: they go into the entries of spans as they are, without allocating.
+    #[allow(clippy::vec_box)]
+    spare_open: Vec<Box<OpenSpan>>,
 }
 
 /// Binds this thread's buffer to `shared` (handing what it holds to the exporter it was bound
-/// to before) and gives a field buffer for a new span.
+/// to before) and gives a span record for a new span (its fields still to be set).
 #[inline]
-fn bind_and_take_body(shared: &Arc<Shared>) -> Vec<u8> {
+fn bind_and_take_open(shared: &Arc<Shared>) -> Box<OpenSpan> {
     SINK.try_with(|sink| {
-        let Ok(mut sink) = sink.try_borrow_mut() else { return Vec::new() };
-        if sink.as_ref().is_none_or(|s| s.shared.id != shared.id) {
+        let Ok(mut sink) = sink.try_borrow_mut() else { return None };
+        if sink.as_ref().is_none_or(|s| s.shared.hot.id != shared.hot.id) {
             rebind(&mut sink, shared);
         }
-        sink.as_mut().and_then(|s| s.spare_bodies.pop()).unwrap_or_default()
+        sink.as_mut()?.spare_open.pop()
     })
-    .unwrap_or_default()
+    .ok()
+    .flatten()
+    .unwrap_or_else(|| new_open(shared))
+}
+
+#[cold]
+fn new_open(shared: &Arc<Shared>) -> Box<OpenSpan> {
+    Box::new(OpenSpan {
+        exporter_id: shared.hot.id,
+        parent_span_id: 0,
+        meta: &EMPTY_META,
+        start: clock::start(),
+        // Room for a few fields before it grows.
+        body: Vec::with_capacity(112),
+        rare: None,
+    })
+}
+
+/// A placeholder for a record not in use.
+static EMPTY_META: Metadata<'static> = tracing_core::metadata! {
+    name: "",
+    target: "",
+    level: tracing_core::Level::TRACE,
+    fields: &[],
+    callsite: &EMPTY_CALLSITE,
+    kind: tracing_core::metadata::Kind::SPAN,
+};
+
+struct EmptyCallsite;
+static EMPTY_CALLSITE: EmptyCallsite = EmptyCallsite;
+
+impl tracing_core::Callsite for EmptyCallsite {
+    fn set_interest(&self, _: Interest) {}
+    fn metadata(&self) -> &Metadata<'_> {
+        &EMPTY_META
+    }
 }
 
 #[cold]
@@ -391,31 +431,25 @@ fn rebind(sink: &mut Option<ThreadSink>, shared: &Arc<Shared>) {
     }
     let local = Arc::new(LocalSpans::default());
     shared.register_local(local.clone());
-    *sink = Some(ThreadSink { shared: shared.clone(), local, spare_bodies: Vec::new() });
+    *sink = Some(ThreadSink { shared: shared.clone(), local, spare_open: Vec::new() });
 }
 
 /// Gives the exporter everything this thread's buffer holds.
 fn hand_over(sink: &ThreadSink) {
-    let mut encoded = sink.local.lock();
-    if encoded.spans > 0 {
-        let chunk = std::mem::take(&mut *encoded);
-        drop(encoded);
-        let spare = sink.shared.push_chunk(chunk);
-        *sink.local.lock() = Encoded { bytes: spare, spans: 0 };
-    }
+    sink.shared.hand_over(&sink.local);
 }
 
-/// Ends a fast span: encodes it into this thread's buffer.
+/// Ends a fast span: puts its record into this thread's buffer (the exporter thread encodes it).
 fn finish(entry: Entry, shared: Option<&Arc<Shared>>) {
     let Some(mut open) = entry.open else { return };
-    let end = now_unix_nano();
+    let end_unix_nano = clock::end(&open.start);
     let _ = SINK.try_with(|sink| {
         let Ok(mut sink) = sink.try_borrow_mut() else { return };
-        if sink.as_ref().is_none_or(|s| s.shared.id != open.exporter_id) {
+        if sink.as_ref().is_none_or(|s| s.shared.hot.id != open.exporter_id) {
             // Ending on another thread than it started (a future), or after the thread's buffer
             // went to another exporter: only a span that kept its exporter can be sent.
             match shared {
-                Some(shared) if shared.id == open.exporter_id => rebind(&mut sink, shared),
+                Some(shared) if shared.hot.id == open.exporter_id => rebind(&mut sink, shared),
                 _ => return,
             }
         }
@@ -424,23 +458,28 @@ fn finish(entry: Entry, shared: Option<&Arc<Shared>>) {
             sink.shared.count_dropped(1);
             return;
         }
-        let mut encoded = sink.local.lock();
-        proto::encode_fast_span(&mut encoded.bytes, entry.trace_id, entry.span_id, &open, end);
-        encoded.spans += 1;
-        let full = encoded.spans >= CHUNK_SPANS.min(sink.shared.batch_size());
-        drop(encoded);
+        let mut held = sink.local.lock();
+        let at = held.bodies.len();
+        held.bodies.extend_from_slice(&open.body);
+        let body = at..held.bodies.len();
+        held.spans.push(Finished {
+            trace_id: entry.trace_id,
+            span_id: entry.span_id,
+            parent_span_id: open.parent_span_id,
+            start_unix_nano: open.start.unix_nano,
+            end_unix_nano,
+            meta: open.meta,
+            body,
+            rare: open.rare.take(),
+        });
+        let full = held.spans.len() >= CHUNK_SPANS.min(sink.shared.batch_size());
+        drop(held);
         if full {
             hand_over(sink);
         }
-        if sink.spare_bodies.len() < SPARE_BODIES {
-            open.body.clear();
-            sink.spare_bodies.push(open.body);
+        // The record stays with the thread, warm in its cache, for its next span.
+        if sink.spare_open.len() < SPARE_OPEN {
+            sink.spare_open.push(open);
         }
     });
-}
-
-impl LocalSpans {
-    pub(crate) fn lock(&self) -> std::sync::MutexGuard<'_, Encoded> {
-        self.encoded.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
 }

@@ -36,6 +36,7 @@
 //! Log lines written inside a span carry `trace_id` and `span_id` as OTLP shows them (32 and
 //! 16 lower-case hex digits).
 
+mod clock;
 mod config;
 pub(crate) mod context;
 mod export;

@@ -7,8 +7,7 @@ use std::fmt::{self, Write as _};
 
 use tracing_core::field::{Field, Visit};
 
-use super::export::Encoded;
-use super::fast::OpenSpan;
+use super::export::{Chunk, Finished};
 use super::record::{AttrValue, EventRecord, Resource, SpanRecord, Status};
 use crate::logging::layer::ErrorChain;
 use crate::trace::{OTEL_NAME, OTEL_TRACEPARENT};
@@ -104,10 +103,10 @@ fn key_value(out: &mut Vec<u8>, field: u32, name: &str, value: &AttrValue) {
 }
 
 /// `ExportTraceServiceRequest { repeated ResourceSpans resource_spans = 1; }` for one batch.
-/// `encoded` holds spans the threads encoded already, appended as they are.
-pub(crate) fn export_request(resource: &Resource, spans: &[SpanRecord], encoded: &[Encoded]) -> Vec<u8> {
-    let encoded_len: usize = encoded.iter().map(|chunk| chunk.bytes.len()).sum();
-    let mut out = Vec::with_capacity(256 + spans.len() * 128 + encoded_len);
+/// `chunks` holds the finished spans of `#[trace_span]`'s fast path.
+pub(crate) fn export_request(resource: &Resource, spans: &[SpanRecord], chunks: &[Chunk]) -> Vec<u8> {
+    let fast_spans: usize = chunks.iter().map(|chunk| chunk.spans.len()).sum();
+    let mut out = Vec::with_capacity(256 + (spans.len() + fast_spans) * 128);
     message(&mut out, 1, |rs| {
         // ResourceSpans { Resource resource = 1; repeated ScopeSpans scope_spans = 2; }
         message(rs, 1, |res| {
@@ -124,8 +123,10 @@ pub(crate) fn export_request(resource: &Resource, spans: &[SpanRecord], encoded:
             for span in spans {
                 message(ss, 2, |out| encode_span(out, span));
             }
-            for chunk in encoded {
-                ss.extend_from_slice(&chunk.bytes);
+            for chunk in chunks {
+                for span in &chunk.spans {
+                    encode_fast_span(ss, span, &chunk.bodies[span.body.clone()]);
+                }
             }
         });
     });
@@ -171,27 +172,95 @@ fn encode_span(out: &mut Vec<u8>, span: &SpanRecord) {
 
 /// A span of the fast path, as a `ScopeSpans.spans` field: the header, then the fields, events
 /// and links it recorded, then its status.
-pub(crate) fn encode_fast_span(out: &mut Vec<u8>, trace_id: u128, span_id: u64, open: &OpenSpan, end_unix_nano: u64) {
-    message(out, 2, |out| {
-        bytes(out, 1, &trace_id.to_be_bytes());
-        bytes(out, 2, &span_id.to_be_bytes());
-        if open.parent_span_id != 0 {
-            bytes(out, 4, &open.parent_span_id.to_be_bytes());
-        }
-        string(out, 5, open.name());
-        // SpanKind: INTERNAL = 1.
-        uint(out, 6, 1);
-        fixed64(out, 7, open.start_unix_nano);
-        fixed64(out, 8, end_unix_nano);
-        out.extend_from_slice(&open.body);
-        if let Some(description) = open.status() {
-            message(out, 15, |status| {
-                string(status, 2, description);
-                uint(status, 3, 2);
-            });
-        }
-        encode_flags(out);
+pub(crate) fn encode_fast_span(out: &mut Vec<u8>, span: &Finished, body: &[u8]) {
+    // The fixed fields are written into a stack buffer with their length computed first: no
+    // capacity check per byte and no length patched afterwards.
+    let name = span.name();
+    let status = span.status();
+    let status_len = status.map(|description| {
+        let inner =
+            if description.is_empty() { 0 } else { 1 + varint_len(description.len() as u64) + description.len() };
+        inner + 2
     });
+    let name_len = if name.is_empty() { 0 } else { 1 + varint_len(name.len() as u64) + name.len() };
+    let parent_len = if span.parent_span_id != 0 { 10 } else { 0 };
+    let len = 18
+        + 10
+        + parent_len
+        + name_len
+        + 2
+        + 9
+        + 9
+        + body.len()
+        + status_len.map_or(0, |l| 1 + varint_len(l as u64) + l)
+        + 6;
+    let mut head = Head::default();
+    head.put(&[(2 << 3) | LEN]);
+    head.varint(len as u64);
+    head.put(&[(1 << 3) | LEN, 16]);
+    head.put(&span.trace_id.to_be_bytes());
+    head.put(&[(2 << 3) | LEN, 8]);
+    head.put(&span.span_id.to_be_bytes());
+    if span.parent_span_id != 0 {
+        head.put(&[(4 << 3) | LEN, 8]);
+        head.put(&span.parent_span_id.to_be_bytes());
+    }
+    out.reserve(head.len + len);
+    out.extend_from_slice(head.bytes());
+    string(out, 5, name);
+    let mut tail = Head::default();
+    // SpanKind: INTERNAL = 1.
+    tail.put(&[6 << 3, 1]);
+    tail.put(&[(7 << 3) | FIXED64]);
+    tail.put(&span.start_unix_nano.to_le_bytes());
+    tail.put(&[(8 << 3) | FIXED64]);
+    tail.put(&span.end_unix_nano.to_le_bytes());
+    out.extend_from_slice(tail.bytes());
+    out.extend_from_slice(body);
+    if let Some(description) = status {
+        message(out, 15, |status| {
+            string(status, 2, description);
+            uint(status, 3, 2);
+        });
+    }
+    encode_flags(out);
+}
+
+fn varint_len(value: u64) -> usize {
+    (64 - (value | 1).leading_zeros() as usize).div_ceil(7)
+}
+
+/// A few bytes put together on the stack.
+struct Head {
+    buf: [u8; 64],
+    len: usize,
+}
+
+impl Default for Head {
+    fn default() -> Self {
+        Head { buf: [0; 64], len: 0 }
+    }
+}
+
+impl Head {
+    #[inline]
+    fn put(&mut self, bytes: &[u8]) {
+        self.buf[self.len..self.len + bytes.len()].copy_from_slice(bytes);
+        self.len += bytes.len();
+    }
+
+    #[inline]
+    fn varint(&mut self, mut value: u64) {
+        while value >= 0x80 {
+            self.put(&[(value as u8) | 0x80]);
+            value >>= 7;
+        }
+        self.put(&[value as u8]);
+    }
+
+    fn bytes(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
 }
 
 /// `repeated Link links = 13` of a span being recorded.
@@ -327,6 +396,15 @@ mod tests {
         let mut out = Vec::new();
         message(&mut out, 1, |body| body.extend_from_slice(&[7; 5]));
         assert_eq!(&out[..2], [0x0a, 5]);
+    }
+
+    #[test]
+    fn varint_lengths_match_the_encoding() {
+        for value in [0, 1, 127, 128, 300, 16_383, 16_384, u64::from(u32::MAX), u64::MAX] {
+            let mut out = Vec::new();
+            varint(&mut out, value);
+            assert_eq!(varint_len(value), out.len(), "{value}");
+        }
     }
 
     #[test]

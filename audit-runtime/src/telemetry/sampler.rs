@@ -66,9 +66,76 @@ impl Sampler {
     }
 }
 
+/// A [`Sampler`] flattened for the fast path: no box to follow (its heap line may be shared
+/// with data another thread writes) and the ratio's bound computed once.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct FlatSampler {
+    parent_based: bool,
+    root: Root,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Root {
+    On,
+    Off,
+    /// Trace ids whose low 63 bits are below this are sampled.
+    Below(u64),
+}
+
+impl FlatSampler {
+    pub(crate) fn new(sampler: &Sampler) -> Self {
+        match sampler {
+            Sampler::AlwaysOn => FlatSampler { parent_based: false, root: Root::On },
+            Sampler::AlwaysOff => FlatSampler { parent_based: false, root: Root::Off },
+            Sampler::TraceIdRatio(ratio) => {
+                FlatSampler { parent_based: false, root: Root::Below((ratio * (1u64 << 63) as f64) as u64) }
+            }
+            // A parent-based sampler asks its root only when there is no parent, so a nested
+            // one decides as the innermost root does.
+            Sampler::ParentBased(root) => FlatSampler { parent_based: true, ..FlatSampler::new(root) },
+        }
+    }
+
+    /// As [`Sampler::sample`].
+    #[inline]
+    pub(crate) fn sample(&self, parent: Option<bool>, trace_id: u128) -> bool {
+        if let (true, Some(sampled)) = (self.parent_based, parent) {
+            return sampled;
+        }
+        match self.root {
+            Root::On => true,
+            Root::Off => false,
+            Root::Below(bound) => ((trace_id as u64) & (u64::MAX >> 1)) < bound,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_flat_sampler_decides_as_the_sampler() {
+        let samplers = [
+            Sampler::AlwaysOn,
+            Sampler::AlwaysOff,
+            Sampler::TraceIdRatio(0.25),
+            Sampler::ParentBased(Box::new(Sampler::AlwaysOn)),
+            Sampler::ParentBased(Box::new(Sampler::AlwaysOff)),
+            Sampler::ParentBased(Box::new(Sampler::TraceIdRatio(0.5))),
+            Sampler::ParentBased(Box::new(Sampler::ParentBased(Box::new(Sampler::TraceIdRatio(0.1))))),
+        ];
+        let mut rng = super::super::ids::Rng::seeded(11);
+        for sampler in &samplers {
+            let flat = FlatSampler::new(sampler);
+            for _ in 0..1_000 {
+                let trace_id = rng.trace_id();
+                for parent in [None, Some(true), Some(false)] {
+                    assert_eq!(flat.sample(parent, trace_id), sampler.sample(parent, trace_id), "{sampler:?}");
+                }
+            }
+        }
+    }
 
     #[test]
     fn ratio_samples_about_that_share() {

@@ -212,7 +212,9 @@ impl FnSpan {
         let wanted = !interest.is_never()
             && (interest.is_always() || tracing::dispatcher::get_default(|dispatch| dispatch.enabled(meta)));
         #[cfg(feature = "otlp")]
-        let mut fast = crate::telemetry::fast::begin(probe, &parent);
+        let mut fast = None;
+        #[cfg(feature = "otlp")]
+        crate::telemetry::fast::begin(probe, &parent, &mut fast);
         #[cfg(feature = "otlp")]
         if !wanted && fast.is_none() {
             return FnSpan::none();
