@@ -393,6 +393,11 @@ async fn a_hundred_thousand_entries(db: &TestDb) {
     auditor.log_bulk_action(&Actor::system("migration"), Action::Create, &objects, "imported");
     auditor.flush().await.unwrap();
     assert_eq!(store.entry_count().await.unwrap(), 100_000);
+    if let db::Kind::Sqlite(dir) = &db.kind {
+        // About 45 MB of WAL if nothing copied it into the database as the writer went.
+        let wal = std::fs::metadata(dir.path().join("audit.db-wal")).map_or(0, |m| m.len());
+        assert!(wal < 20 << 20, "the WAL is checkpointed as the writer goes: it is {wal} bytes");
+    }
     let all = store.entries(&EntryQuery::new()).await.unwrap();
     assert_eq!(all.len(), 100_000);
     let mut ids: Vec<i64> = all.iter().map(|s| s.entry.object_id.parse().unwrap()).collect();

@@ -36,6 +36,8 @@ const FIRST_RETRY_DELAY: Duration = Duration::from_millis(100);
 /// How long the writer waits for more records before writing a partial batch: the bound on how
 /// long a record waits when nobody flushes.
 const LINGER: Duration = Duration::from_millis(2);
+/// SQLite: records between the writer's own WAL checkpoints (a few megabytes of WAL).
+const CHECKPOINT_EVERY: usize = 4_000;
 
 enum Command {
     /// A record, and who waits for it to be durable (a revision's `commit`). Boxed: the queue
@@ -142,6 +144,8 @@ impl AuditorBuilder {
             retry_at: Instant::now(),
             failing: false,
             recent_heads: RecentHeads::default(),
+            checkpoint: None,
+            since_checkpoint: 0,
         };
         let thread = std::thread::Builder::new()
             .name("audit-writer".into())
@@ -405,6 +409,9 @@ struct Writer {
     failing: bool,
     /// What this writer knows of the objects' newest entries.
     recent_heads: RecentHeads,
+    /// SQLite: the checkpoint started last, and records written since.
+    checkpoint: Option<tokio::task::JoinHandle<()>>,
+    since_checkpoint: usize,
 }
 
 impl Writer {
@@ -576,6 +583,27 @@ impl Writer {
         }
     }
 
+    /// SQLite: copies the WAL into the database file every few thousand records, on the second
+    /// connection and off the writer's path. The task starts when the writer's runtime next
+    /// runs (the next batch) and the checkpoint itself runs on that connection's own thread,
+    /// beside the batch; a `PASSIVE` checkpoint never blocks the writer.
+    fn checkpoint_after(&mut self, records: usize) {
+        self.since_checkpoint += records;
+        let idle = self.checkpoint.as_ref().is_none_or(tokio::task::JoinHandle::is_finished);
+        if self.url.backend != Backend::Sqlite || self.since_checkpoint < CHECKPOINT_EVERY || !idle {
+            return;
+        }
+        let (Some(runtime), Some(pool)) = (&self.runtime, &self.pool) else { return };
+        self.since_checkpoint = 0;
+        let pool = pool.clone();
+        self.checkpoint = Some(runtime.spawn(async move {
+            use sqlx::Executor as _;
+            if let Err(error) = pool.execute("PRAGMA wal_checkpoint(PASSIVE)").await {
+                tracing::debug!(event = "audit.checkpoint_failed", error = &error as &dyn std::error::Error);
+            }
+        }));
+    }
+
     /// Writes records in one transaction.
     fn write(&mut self, records: &[Record]) -> Result<(), StoreError> {
         let mut rows = Vec::new();
@@ -603,7 +631,7 @@ impl Writer {
         let recent_heads = &mut self.recent_heads;
         runtime.block_on(async {
             if pool.is_none() {
-                *pool = Some(super::open_pool(url, 1, Duration::from_secs(2)).await?);
+                *pool = Some(super::open_writer_pool(url)?);
             }
             let Some(pool) = pool.as_ref() else { return Err(StoreError::WriterStopped) };
             let mut conn =
@@ -620,6 +648,7 @@ impl Writer {
             super::finish(&mut conn, result, "committing audit records").await
         })?;
         self.counters.written.fetch_add(records.len() as u64, Ordering::Relaxed);
+        self.checkpoint_after(records.len());
         if self.failing {
             tracing::info!(event = "audit.store_recovered", url = %self.url.shown);
             self.failing = false;
