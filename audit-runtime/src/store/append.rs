@@ -30,20 +30,24 @@ const CHUNKS: [usize; 11] = [1024, 512, 256, 128, 64, 32, 16, 8, 4, 2, 1];
 /// The multi-row statements of a batch on SQLite.
 #[derive(Clone, Copy)]
 enum Statement {
-    /// Entries: the 13 hashed columns, then the entry's predecessor when it is known, else the
-    /// object's type and id to find it in `audit_object_heads`.
-    InsertEntries,
+    /// Entries whose predecessors are all known: the 13 hashed columns, then `object_prev`.
+    InsertLinked,
+    /// Entries some of whose predecessors are not known: the 13 hashed columns, then the
+    /// predecessor when it is known, else the object's type and id to find it in
+    /// `audit_object_heads`.
+    InsertLookingUp,
     /// The newest entry of each object: type, id, seq.
     WriteHeads,
 }
 
 impl Statement {
-    const ALL: usize = 2;
+    const ALL: usize = 3;
 
     #[cfg(test)]
     fn parameters_per_row(self) -> usize {
         match self {
-            Statement::InsertEntries => 16,
+            Statement::InsertLinked => 14,
+            Statement::InsertLookingUp => 16,
             Statement::WriteHeads => 3,
         }
     }
@@ -63,7 +67,12 @@ impl Statement {
                 // predecessor is looked up inside the statement rather than read first:
                 // sqlx-sqlite hands each result row across threads, which cost more than the
                 // insert.
-                Statement::InsertEntries => (
+                Statement::InsertLinked => (
+                    format!("INSERT OR FAIL INTO audit_entries ({INSERT_COLUMNS}) VALUES "),
+                    "(?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    "",
+                ),
+                Statement::InsertLookingUp => (
                     format!("INSERT OR FAIL INTO audit_entries ({INSERT_COLUMNS}) VALUES "),
                     "(?,?,?,?,?,?,?,?,?,?,?,?,?,COALESCE(?, (SELECT last_seq FROM audit_object_heads \
                      WHERE object_type = ? AND object_id = ?)))",
@@ -171,8 +180,13 @@ async fn write_linked_sqlite(
 
     let mut offset = 0;
     for chunk in chunks(rows) {
-        let mut statement = sqlx::query(Statement::InsertEntries.sql(chunk.len()));
-        for (row, known_prev) in chunk.iter().zip(&known_prev[offset..]) {
+        let known_prev = &known_prev[offset..offset + chunk.len()];
+        // Objects new to this writer (or first seen since another writer appended) make the
+        // statement look their predecessors up; the writer's own objects need no lookup.
+        let look_up = known_prev.iter().any(Option::is_none);
+        let shape = if look_up { Statement::InsertLookingUp } else { Statement::InsertLinked };
+        let mut statement = sqlx::query(shape.sql(chunk.len()));
+        for (row, known_prev) in chunk.iter().zip(known_prev) {
             statement = statement
                 .bind(row.seq)
                 .bind(row.time_us)
@@ -187,9 +201,10 @@ async fn write_linked_sqlite(
                 .bind(row.request_id.as_deref())
                 .bind(row.prev_hash.as_str())
                 .bind(row.hash.as_str())
-                .bind(*known_prev)
-                .bind(row.object_type.as_str())
-                .bind(row.object_id.as_str());
+                .bind(*known_prev);
+            if look_up {
+                statement = statement.bind(row.object_type.as_str()).bind(row.object_id.as_str());
+            }
         }
         offset += chunk.len();
         statement.execute(&mut *conn).await.map_err(db_error("writing audit entries"))?;
@@ -311,7 +326,7 @@ mod tests {
 
     #[test]
     fn statements_have_one_placeholder_per_parameter() {
-        for statement in [Statement::InsertEntries, Statement::WriteHeads] {
+        for statement in [Statement::InsertLinked, Statement::InsertLookingUp, Statement::WriteHeads] {
             for rows in CHUNKS {
                 let sql = statement.sql(rows);
                 assert_eq!(sql.matches('?').count(), rows * statement.parameters_per_row(), "{sql}");
