@@ -187,21 +187,7 @@ async fn write_linked_sqlite(
         let shape = if look_up { Statement::InsertLookingUp } else { Statement::InsertLinked };
         let mut statement = sqlx::query(shape.sql(chunk.len()));
         for (row, known_prev) in chunk.iter().zip(known_prev) {
-            statement = statement
-                .bind(row.seq)
-                .bind(row.time_us)
-                .bind(row.actor_kind.as_str())
-                .bind(row.actor_id.as_str())
-                .bind(row.action.as_str())
-                .bind(row.object_type.as_str())
-                .bind(row.object_id.as_str())
-                .bind(row.object_repr.as_str())
-                .bind(row.message.as_str())
-                .bind(row.changes.as_str())
-                .bind(row.request_id.as_deref())
-                .bind(row.prev_hash.as_str())
-                .bind(row.hash.as_str())
-                .bind(*known_prev);
+            statement = bind_hashed_columns(statement, row).bind(*known_prev);
             if look_up {
                 statement = statement.bind(row.object_type.as_str()).bind(row.object_id.as_str());
             }
@@ -241,20 +227,7 @@ async fn write_rows_postgres(conn: &mut AnyConnection, rows: &[EntryRow]) -> Res
     for chunk in chunks(rows) {
         let mut statement = sqlx::query(postgres_insert_sql(chunk.len()));
         for row in chunk {
-            statement = statement
-                .bind(row.seq)
-                .bind(row.time_us)
-                .bind(row.actor_kind.as_str())
-                .bind(row.actor_id.as_str())
-                .bind(row.action.as_str())
-                .bind(row.object_type.as_str())
-                .bind(row.object_id.as_str())
-                .bind(row.object_repr.as_str())
-                .bind(row.message.as_str())
-                .bind(row.changes.as_str())
-                .bind(row.request_id.as_deref())
-                .bind(row.prev_hash.as_str())
-                .bind(row.hash.as_str());
+            statement = bind_hashed_columns(statement, row);
         }
         statement.execute(&mut *conn).await.map_err(db_error("writing audit entries"))?;
     }
@@ -280,6 +253,26 @@ fn postgres_insert_sql(rows: usize) -> &'static str {
             values.join(",")
         )
     })
+}
+
+type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
+
+/// Binds the 13 hashed columns of `row`, in [`INSERT_COLUMNS`] order.
+fn bind_hashed_columns<'q>(statement: AnyQuery<'q>, row: &'q EntryRow) -> AnyQuery<'q> {
+    statement
+        .bind(row.seq)
+        .bind(row.time_us)
+        .bind(row.actor_kind.as_str())
+        .bind(row.actor_id.as_str())
+        .bind(row.action.as_str())
+        .bind(row.object_type.as_str())
+        .bind(row.object_id.as_str())
+        .bind(row.object_repr.as_str())
+        .bind(row.message.as_str())
+        .bind(row.changes.as_str())
+        .bind(row.request_id.as_deref())
+        .bind(row.prev_hash.as_str())
+        .bind(row.hash.as_str())
 }
 
 /// The `seq` and hash the next entry follows: the last entry, else the purge checkpoint, else

@@ -309,16 +309,7 @@ impl AuditStore {
     /// Connects to `sqlite://path` (the file is created) or `postgres://...`, and applies the
     /// embedded migrations.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
-        let url = DatabaseUrl::parse(url)?;
-        // One direct connection first: an unreachable server is reported at once (a pool
-        // would retry until its timeout), and the migrations run on it.
-        sqlx::any::install_default_drivers();
-        let mut conn = AnyConnection::connect(&url.connect)
-            .await
-            .map_err(|source| StoreError::Connect { url: url.shown.clone(), source })?;
-        prepare_connection(&mut conn, url.backend).await.map_err(db_error("configuring the connection"))?;
-        schema::migrate(&mut conn, url.backend).await?;
-        let _ = conn.close().await;
+        let url = migrated(url, schema::SCHEMA_VERSION).await?;
         let pool = open_pool(&url, 8, Duration::from_secs(10)).await?;
         Ok(AuditStore { inner: Arc::new(StoreInner { pool, url }) })
     }
@@ -327,15 +318,7 @@ impl AuditStore {
     /// toolkit's own migration tests start from it. Not part of the API.
     #[doc(hidden)]
     pub async fn create_at_version(url: &str, version: i64) -> Result<(), StoreError> {
-        let url = DatabaseUrl::parse(url)?;
-        sqlx::any::install_default_drivers();
-        let mut conn = AnyConnection::connect(&url.connect)
-            .await
-            .map_err(|source| StoreError::Connect { url: url.shown.clone(), source })?;
-        prepare_connection(&mut conn, url.backend).await.map_err(db_error("configuring the connection"))?;
-        schema::migrate_to(&mut conn, url.backend, version).await?;
-        let _ = conn.close().await;
-        Ok(())
+        migrated(url, version).await.map(drop)
     }
 
     /// Which database this is.
@@ -563,6 +546,20 @@ impl AuditStore {
             .map(|row| Ok(ViewCount { object_id: get(row, "object_id")?, views: get::<i64>(row, "views")? as u64 }))
             .collect()
     }
+}
+
+/// Parses `url` and brings its schema up to `version` over one direct connection: an
+/// unreachable server is reported at once (a pool would retry until its timeout).
+async fn migrated(url: &str, version: i64) -> Result<DatabaseUrl, StoreError> {
+    let url = DatabaseUrl::parse(url)?;
+    sqlx::any::install_default_drivers();
+    let mut conn = AnyConnection::connect(&url.connect)
+        .await
+        .map_err(|source| StoreError::Connect { url: url.shown.clone(), source })?;
+    prepare_connection(&mut conn, url.backend).await.map_err(db_error("configuring the connection"))?;
+    schema::migrate_to(&mut conn, url.backend, version).await?;
+    let _ = conn.close().await;
+    Ok(url)
 }
 
 /// A connection pool for `url`; connections are opened when first needed.

@@ -229,12 +229,8 @@ fn migrations(backend: Backend) -> &'static [(i64, &'static str)] {
     }
 }
 
-/// Brings the schema up to [`SCHEMA_VERSION`], refusing a database made by a newer build.
-pub(crate) async fn migrate(conn: &mut AnyConnection, backend: Backend) -> Result<(), StoreError> {
-    migrate_to(conn, backend, SCHEMA_VERSION).await
-}
-
-/// Brings the schema up to `target` (an older version only in the toolkit's migration tests).
+/// Brings the schema up to `target` ([`SCHEMA_VERSION`]; an older version only in the toolkit's
+/// migration tests), refusing a database made by a newer build.
 pub(crate) async fn migrate_to(conn: &mut AnyConnection, backend: Backend, target: i64) -> Result<(), StoreError> {
     sqlx::raw_sql(META_TABLE).execute(&mut *conn).await.map_err(db_error("creating audit_meta"))?;
     super::begin_exclusive(conn, backend).await?;
