@@ -211,8 +211,14 @@ async fn write_linked_sqlite(
             Some(ids) => ids,
             None => recent.newest.entry(object_type.to_owned()).or_default(),
         };
-        if ids.insert(object_id.to_owned(), newest[&(object_type, object_id)]).is_none() {
-            recent.objects += 1;
+        let seq = newest[&(object_type, object_id)];
+        // An object seen before (the common case) is updated in place, without a new key.
+        match ids.get_mut(object_id) {
+            Some(known) => *known = seq,
+            None => {
+                ids.insert(object_id.to_owned(), seq);
+                recent.objects += 1;
+            }
         }
     }
     let last = rows.last().expect("the batch is not empty");
