@@ -1,61 +1,52 @@
-//! [`Auditor`]: records audit entries, revisions and views from sync or async code without
-//! waiting for I/O; a background thread writes them in batches.
+//! [`Auditor`]: records audit entries, revisions and views from sync or async code; a
+//! background thread (`writer.rs`) writes them in batches.
 //!
-//! The writer owns a thread, a small tokio runtime and its own connection pool, so it never
-//! competes with (or depends on) the caller's runtime. Callers hand records over a bounded
-//! queue: a call returns at once while there is room and waits for room when there is not;
-//! nothing is dropped. When the database cannot take a batch, it goes to the spool file and is
-//! written, in order, when the database is back (also after a restart).
+//! Callers hand records over a bounded queue: a call returns at once while there is room and
+//! waits for room when there is not; nothing is dropped. With a journal
+//! ([`AuditorBuilder::journal`]) a call returns only once its record is on local disk. When the
+//! database cannot take a batch, it goes to the spool file and is written, in order, when the
+//! database is back (also after a restart).
+//!
+//! # What a crash can lose
+//!
+//! Without a journal, a record is only in memory between the call that made it and the
+//! writer's next commit (a few milliseconds; at most the queue, 65 536 records by default):
+//! a crash of the process (SIGKILL, power loss, an abort) loses those. `flush()` and a
+//! revision's `commit()` return once everything before them is in the database or the spool.
+//! With a journal, nothing a call has returned from is lost. Entries recorded
+//! [inside the application's transaction](Auditor::in_transaction) are never lost once that
+//! transaction has committed.
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::mpsc::{SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use sqlx::AnyPool;
 use time::OffsetDateTime;
 use tokio::sync::oneshot;
 
-use super::append::RecentHeads;
-use super::chain::{EntryRow, unix_micros};
-use super::spool::{Record, Spool};
-use super::url::{Backend, DatabaseUrl};
-use super::{AuditStore, RevisionRecord, StoreError, VersionRecord};
+use super::journal::Journal;
+use super::record::{Record, RecordBody, RevisionRecord, VersionRecord};
+use super::spool::Spool;
+use super::url::DatabaseUrl;
+use super::writer::{Command, Writer};
+use super::{AuditStore, StoreError};
 use crate::audit::{self, Action, Actor, AuditEntry, Audited};
 
 /// Records in the queue before callers wait: room for bursts.
 const DEFAULT_QUEUE_CAPACITY: usize = 65_536;
 /// Records written in one transaction at most.
 const DEFAULT_BATCH_SIZE: usize = 2_000;
-/// How long the writer waits before trying an unreachable database again, at most.
-const MAX_RETRY_DELAY: Duration = Duration::from_secs(5);
-const FIRST_RETRY_DELAY: Duration = Duration::from_millis(100);
-/// How long the writer waits for more records before writing a partial batch: the bound on how
-/// long a record waits when nobody flushes.
-const LINGER: Duration = Duration::from_millis(2);
-/// SQLite: records between the writer's own WAL checkpoints (a few megabytes of WAL).
-const CHECKPOINT_EVERY: usize = 4_000;
-
-enum Command {
-    /// A record, and who waits for it to be durable (a revision's `commit`). Boxed: the queue
-    /// holds many commands, most of them small controls would otherwise be entry-sized.
-    Record(Box<Record>, Option<oneshot::Sender<Result<(), String>>>),
-    Flush(oneshot::Sender<Result<(), String>>),
-    Shutdown(oneshot::Sender<()>),
-}
-
-impl Command {
-    /// Whether someone waits for this command to be handled.
-    fn is_awaited(&self) -> bool {
-        !matches!(self, Command::Record(_, None))
-    }
-}
+/// How long one batch may take before the database counts as stalled.
+const DEFAULT_WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How often the writer looks for entries committed inside application transactions.
+const DEFAULT_OUTBOX_POLL: Duration = Duration::from_millis(200);
 
 /// Counters of an [`Auditor`], for health checks and metrics.
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[non_exhaustive]
 pub struct AuditorStats {
     /// Records waiting in the queue.
     pub queued: u64,
@@ -63,20 +54,42 @@ pub struct AuditorStats {
     pub written: u64,
     /// Records in the spool file, waiting for the database.
     pub spooled: u64,
+    /// Records held in memory because neither the database nor the spool's disk took them:
+    /// not durable; written as soon as either takes them.
+    pub held: u64,
+    /// Records lost: neither stored nor kept anywhere (each loss is logged as
+    /// `audit.records_lost` with its reason, and the next `flush()` fails).
+    pub lost: u64,
+    /// Records the database refused for what they hold, kept in the quarantine file.
+    pub quarantined: u64,
+    /// Journal writes that failed (those records were still written to the database).
+    pub journal_errors: u64,
     /// Batches the database refused or could not be reached for.
     pub write_errors: u64,
-    /// The last write error, if any.
+    /// The last write error, if any (never with a password).
     pub last_error: Option<String>,
 }
 
 #[derive(Default)]
-struct Counters {
-    enqueued: AtomicU64,
-    dequeued: AtomicU64,
-    written: AtomicU64,
-    spooled: AtomicU64,
-    write_errors: AtomicU64,
-    last_error: Mutex<Option<String>>,
+pub(crate) struct Counters {
+    pub(crate) enqueued: AtomicU64,
+    pub(crate) dequeued: AtomicU64,
+    pub(crate) written: AtomicU64,
+    pub(crate) spooled: AtomicU64,
+    pub(crate) held: AtomicU64,
+    pub(crate) lost: AtomicU64,
+    pub(crate) quarantined: AtomicU64,
+    pub(crate) journal_errors: AtomicU64,
+    pub(crate) write_errors: AtomicU64,
+    pub(crate) last_error: Mutex<Option<String>>,
+}
+
+impl Counters {
+    pub(crate) fn set_last_error(&self, error: String) {
+        if let Ok(mut last) = self.last_error.lock() {
+            *last = Some(error);
+        }
+    }
 }
 
 /// Options of an [`Auditor`]; [`Auditor::new`] takes the defaults.
@@ -85,6 +98,9 @@ pub struct AuditorBuilder {
     queue_capacity: usize,
     batch_size: usize,
     spool_path: Option<PathBuf>,
+    journal: Option<PathBuf>,
+    write_timeout: Duration,
+    outbox_poll: Duration,
 }
 
 impl AuditorBuilder {
@@ -101,72 +117,118 @@ impl AuditorBuilder {
     }
 
     /// Where records go while the database is unreachable. Default: beside the SQLite file
-    /// (`audit.db.spool`), or `audit-spool-<host>-<database>.jsonl` in the working directory
-    /// for PostgreSQL. Two processes must not share a spool file.
+    /// (`audit.db.spool`), or `audit-spool-<hash of the URL>.log` in the working directory for
+    /// PostgreSQL. Two processes must not share a spool file.
     pub fn spool_path(mut self, path: impl Into<PathBuf>) -> Self {
         self.spool_path = Some(path.into());
         self
     }
 
-    /// Starts the writer after checking that the spool can be read. Records an earlier run left
-    /// in the spool are written first.
+    /// Makes every recording call crash-safe: it returns once its record is on local disk in
+    /// the journal directory `dir` (created if missing; one process per directory), fsynced
+    /// together with the records of concurrent calls. On start, records an earlier run left
+    /// there are written to the database (those it already has are skipped).
+    pub fn journal(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.journal = Some(dir.into());
+        self
+    }
+
+    /// How long one batch may take before the database counts as stalled (default 10 s): the
+    /// connection is dropped and the batch spooled, as in an outage.
+    pub fn write_timeout(mut self, timeout: Duration) -> Self {
+        self.write_timeout = timeout.max(Duration::from_millis(10));
+        self
+    }
+
+    /// How often the writer looks for entries committed inside application transactions
+    /// (default 200 ms); `flush()` always looks.
+    pub fn outbox_poll(mut self, interval: Duration) -> Self {
+        self.outbox_poll = interval.max(Duration::from_millis(1));
+        self
+    }
+
+    /// Starts the writer after opening the spool and the journal. Records an earlier run left
+    /// in either are written first. Damaged bytes in them are moved to a file of their own
+    /// (named in the `audit.damaged_records_quarantined` line); every valid record is kept.
     pub fn build(self) -> Result<Auditor, StoreError> {
         let url = self.store.database_url().clone();
         let spool = Spool::open(self.spool_path.clone().unwrap_or_else(|| default_spool_path(&url)))?;
-        Ok(self.start_with(spool))
+        let journal = match &self.journal {
+            Some(dir) => Some(Journal::open(dir)?),
+            None => None,
+        };
+        Ok(self.start_with(spool, journal))
     }
 
-    /// Starts the writer; a spool that cannot be read is reported in the log and by
-    /// [`Auditor::stats`], and records are still written to the database.
+    /// [`build`](Self::build), for callers that cannot handle an error: a spool or journal that
+    /// cannot be opened is reported in the log (`audit.record_refused`) and by
+    /// [`Auditor::stats`], and records still go to the database, without that protection.
     pub fn start(self) -> Auditor {
         let url = self.store.database_url().clone();
-        let path = self.spool_path.clone().unwrap_or_else(|| default_spool_path(&url));
-        let spool = Spool::open(path.clone()).unwrap_or_else(|error| {
-            tracing::error!(event = "audit.spool_unreadable", error = &error as &dyn std::error::Error);
-            Spool::unreadable(path)
+        let spool_path = self.spool_path.clone().unwrap_or_else(|| default_spool_path(&url));
+        let spool = Spool::open(spool_path.clone()).unwrap_or_else(|error| {
+            report_unusable(&error);
+            Spool::empty(spool_path)
         });
-        self.start_with(spool)
+        let journal = self.journal.as_ref().and_then(|dir| {
+            Journal::open(dir).map_err(|error| report_unusable(&error)).ok()
+        });
+        self.start_with(spool, journal)
     }
 
-    fn start_with(self, spool: Spool) -> Auditor {
-        let url = self.store.database_url().clone();
+    fn start_with(self, spool: Spool, journal: Option<(Journal, super::journal::Recovered)>) -> Auditor {
         let counters = Arc::new(Counters::default());
         counters.spooled.store(spool.pending(), Ordering::Relaxed);
         let (sender, receiver) = std::sync::mpsc::sync_channel(self.queue_capacity);
-        let writer = Writer {
-            url,
-            runtime: None,
-            pool: None,
+        let (journal, recovered) = match journal {
+            Some((journal, recovered)) => (Some(journal), recovered.records),
+            None => (None, Vec::new()),
+        };
+        let writer = Writer::new(super::writer::Settings {
+            url: self.store.database_url().clone(),
             spool,
+            journal: journal.clone(),
+            recovered,
             counters: counters.clone(),
             batch_size: self.batch_size,
-            retry_delay: FIRST_RETRY_DELAY,
-            retry_at: Instant::now(),
-            failing: false,
-            recent_heads: RecentHeads::default(),
-            checkpoint: None,
-            since_checkpoint: 0,
-        };
+            hold_capacity: self.queue_capacity,
+            write_timeout: self.write_timeout,
+            outbox_poll: self.outbox_poll,
+        });
         let thread = std::thread::Builder::new()
             .name("audit-writer".into())
             .spawn(move || writer.run(receiver))
             .expect("the operating system refused to start the audit writer thread");
-        Auditor { inner: Arc::new(Inner { sender, counters, thread: Mutex::new(Some(thread)) }) }
+        Auditor {
+            inner: Arc::new(Inner {
+                sender,
+                counters,
+                journal,
+                backend: self.store.backend(),
+                thread: Mutex::new(Some(thread)),
+            }),
+        }
     }
 }
 
+fn report_unusable(error: &StoreError) {
+    super::events::RecordRefused { reason: &format!("the auditor starts without it: {error}") }.emit();
+}
+
+/// The spool's default place: beside a SQLite file, else named after a hash of the URL (a
+/// name made from the URL could show a password).
 fn default_spool_path(url: &DatabaseUrl) -> PathBuf {
-    match (&url.sqlite_path, url.backend) {
-        (Some(path), _) => {
+    match &url.sqlite_path {
+        Some(path) => {
             let mut spool = path.clone().into_os_string();
             spool.push(".spool");
             PathBuf::from(spool)
         }
-        (None, Backend::Sqlite | Backend::Postgres) => {
-            let tail = url.shown.rsplit('@').next().unwrap_or(&url.shown);
-            let name: String =
-                tail.chars().map(|c| if c.is_ascii_alphanumeric() || c == '.' { c } else { '-' }).collect();
-            PathBuf::from(format!("audit-spool-{}.jsonl", name.trim_matches('-')))
+        None => {
+            use sha2::Digest as _;
+            let digest = sha2::Sha256::digest(url.connect.as_bytes());
+            let short: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
+            PathBuf::from(format!("audit-spool-{short}.log"))
         }
     }
 }
@@ -183,20 +245,22 @@ fn default_spool_path(url: &DatabaseUrl) -> PathBuf {
 /// struct Ward { id: i64, name: String }
 ///
 /// let store = AuditStore::connect("sqlite://audit.db").await?;
-/// let auditor = Auditor::new(store.clone());
+/// let auditor = Auditor::builder(store.clone()).journal("audit.journal").build()?;
 /// let ward = Ward { id: 3, name: "Cardiology".into() };
-/// auditor.log_action(&Actor::user(42), Action::Create, &ward, "created");
-/// auditor.flush().await?;
+/// auditor.log_action(&Actor::user(42), Action::Create, &ward, "created"); // on disk now
+/// auditor.flush().await?;                                                  // in the database
 /// # Ok(()) }
 /// ```
 #[derive(Clone)]
 pub struct Auditor {
-    inner: Arc<Inner>,
+    pub(crate) inner: Arc<Inner>,
 }
 
-struct Inner {
+pub(crate) struct Inner {
     sender: SyncSender<Command>,
     counters: Arc<Counters>,
+    journal: Option<Journal>,
+    pub(crate) backend: super::Backend,
     thread: Mutex<Option<JoinHandle<()>>>,
 }
 
@@ -218,24 +282,28 @@ impl std::fmt::Debug for Auditor {
 }
 
 impl Auditor {
-    /// An auditor writing to `store`, with the default queue, batch size and spool path.
+    /// An auditor writing to `store`, with the default queue, batch size and spool path, and
+    /// no journal (see the module docs for what a crash can lose).
     pub fn new(store: AuditStore) -> Self {
         Self::builder(store).start()
     }
 
-    /// Options: queue capacity, batch size, spool path.
+    /// Options: journal, queue capacity, batch size, spool path, write timeout.
     pub fn builder(store: AuditStore) -> AuditorBuilder {
         AuditorBuilder {
             store,
             queue_capacity: DEFAULT_QUEUE_CAPACITY,
             batch_size: DEFAULT_BATCH_SIZE,
             spool_path: None,
+            journal: None,
+            write_timeout: DEFAULT_WRITE_TIMEOUT,
+            outbox_poll: DEFAULT_OUTBOX_POLL,
         }
     }
 
     /// Records an action on an object (and logs it as `audit.action`).
     pub fn log_action<T: Audited>(&self, actor: &Actor, action: Action, object: &T, message: impl Into<String>) {
-        self.enqueue_entry(audit::log_action(actor, action, object, message));
+        self.record_entry(audit::log_action(actor, action, object, message));
     }
 
     /// Records one action over many objects of one type: one entry per object.
@@ -247,7 +315,7 @@ impl Auditor {
         message: impl Into<String>,
     ) {
         for entry in audit::log_bulk_action(actor, action, objects, message) {
-            self.enqueue_entry(entry);
+            self.record_entry(entry);
         }
     }
 
@@ -256,7 +324,7 @@ impl Auditor {
     pub fn track_change<T: Audited>(&self, actor: &Actor, old: &T, new: &T) -> bool {
         match audit::track_change(actor, old, new) {
             Some(entry) => {
-                self.enqueue_entry(entry);
+                self.record_entry(entry);
                 true
             }
             None => false,
@@ -265,16 +333,14 @@ impl Auditor {
 
     /// Records a prepared entry (built with [`AuditEntry`]'s constructors).
     pub fn record(&self, entry: AuditEntry) {
-        self.enqueue_entry(entry);
+        self.record_entry(entry);
     }
 
     /// Counts a view of an object for the anonymous analytics: object type, id and day only.
     pub fn log_view<T: Audited>(&self, object: &T) {
         let day = super::day_text(OffsetDateTime::now_utc().date());
-        self.enqueue(Command::Record(
-            Box::new(Record::View { object_type: T::object_type().to_owned(), object_id: object.object_id(), day }),
-            None,
-        ));
+        let body = RecordBody::View { object_type: T::object_type().to_owned(), object_id: object.object_id(), day };
+        self.refuse_if_stopped(self.submit(body, None));
     }
 
     /// Starts a revision: snapshots of objects with who and why, committed together.
@@ -282,8 +348,11 @@ impl Auditor {
         Revision { auditor: self, user: None, comment: None, versions: Vec::new() }
     }
 
-    /// Waits until everything recorded before this call is in the database, or in the spool
-    /// when the database is unreachable (see [`stats`](Self::stats)).
+    /// Waits until everything recorded before this call is in the database (or, while the
+    /// database is unreachable, in the spool), and entries committed inside application
+    /// transactions are sealed into the chain. An error when any record recorded before it
+    /// could not be made durable (lost, or held in memory because the disk is full too): see
+    /// [`stats`](Self::stats).
     pub async fn flush(&self) -> Result<(), StoreError> {
         let (done, wait) = oneshot::channel();
         self.send(Command::Flush(done))?;
@@ -299,7 +368,7 @@ impl Auditor {
         Ok(())
     }
 
-    /// Queue depth, records written and spooled, write errors.
+    /// Queue depth, records written, spooled, held, lost and quarantined, write errors.
     pub fn stats(&self) -> AuditorStats {
         let c = &self.inner.counters;
         let enqueued = c.enqueued.load(Ordering::Relaxed);
@@ -307,22 +376,49 @@ impl Auditor {
             queued: enqueued.saturating_sub(c.dequeued.load(Ordering::Relaxed)),
             written: c.written.load(Ordering::Relaxed),
             spooled: c.spooled.load(Ordering::Relaxed),
+            held: c.held.load(Ordering::Relaxed),
+            lost: c.lost.load(Ordering::Relaxed),
+            quarantined: c.quarantined.load(Ordering::Relaxed),
+            journal_errors: c.journal_errors.load(Ordering::Relaxed),
             write_errors: c.write_errors.load(Ordering::Relaxed),
             last_error: c.last_error.lock().ok().and_then(|e| e.clone()),
         }
     }
 
-    fn enqueue_entry(&self, entry: AuditEntry) {
-        self.enqueue(Command::Record(Box::new(Record::Entry(entry)), None));
+    fn record_entry(&self, entry: AuditEntry) {
+        self.refuse_if_stopped(self.submit(RecordBody::Entry(entry), None));
     }
 
-    fn enqueue(&self, command: Command) {
-        if let Err(StoreError::WriterStopped) = self.send(command) {
-            tracing::error!(
-                event = "audit.record_refused",
-                reason = "the auditor was shut down; this record was not written"
-            );
+    fn refuse_if_stopped(&self, result: Result<(), StoreError>) {
+        if let Err(StoreError::WriterStopped) = result {
+            self.inner.counters.lost.fetch_add(1, Ordering::Relaxed);
+            super::events::RecordRefused { reason: "the auditor was shut down; this record was not written" }.emit();
         }
+    }
+
+    /// Hands a record to the writer: through the journal when there is one (returning once it
+    /// is on disk), else straight to the queue (the writer numbers it).
+    fn submit(&self, body: RecordBody, done: Option<Done>) -> Result<(), StoreError> {
+        match &self.inner.journal {
+            Some(journal) => {
+                let mut sent = Ok(());
+                let written = journal.record(body, |record| sent = self.send(Command::Record(Box::new(record), done)));
+                if let Err(error) = written {
+                    self.inner.counters.journal_errors.fetch_add(1, Ordering::Relaxed);
+                    self.inner.counters.set_last_error(format!("journal {}: {error}", journal.dir().display()));
+                }
+                sent
+            }
+            None => {
+                let record = Record { origin: String::new(), number: 0, body };
+                self.send(Command::Record(Box::new(record), done))
+            }
+        }
+    }
+
+    /// Tells the writer that entries may be waiting in the outbox (it also looks by itself).
+    pub(crate) fn hint_outbox(&self) {
+        let _ = self.inner.sender.try_send(Command::Seal);
     }
 
     fn send(&self, command: Command) -> Result<(), StoreError> {
@@ -343,6 +439,9 @@ impl Auditor {
         result
     }
 }
+
+/// Who waits for a record to be durable.
+pub(crate) type Done = oneshot::Sender<Result<(), String>>;
 
 fn write_failed(reason: String) -> StoreError {
     StoreError::NotDurable { reason }
@@ -371,289 +470,38 @@ impl Revision<'_> {
     /// Adds the current state of `object` (its [`Audited::snapshot`]: redacted and skipped
     /// fields are never stored).
     pub fn add<T: Audited>(&mut self, object: &T) {
-        self.versions.push(VersionRecord {
-            object_type: T::object_type().to_owned(),
-            object_id: object.object_id(),
-            object_repr: object.object_repr(),
-            snapshot: object.snapshot(),
-        });
+        self.versions.push(version_record(object));
     }
 
     /// Writes the revision; returns when it is durable (in the database, or in the spool while
     /// the database is unreachable).
     pub async fn commit(self) -> Result<(), StoreError> {
-        let record = RevisionRecord {
-            created_us: unix_micros(OffsetDateTime::now_utc()),
-            user: self.user,
-            comment: self.comment,
-            request_id: crate::context::current_request_id(),
-            versions: self.versions,
-        };
+        let record = revision_record(self.user, self.comment, self.versions);
         let (done, wait) = oneshot::channel();
-        self.auditor.send(Command::Record(Box::new(Record::Revision(record)), Some(done)))?;
+        self.auditor.submit(RecordBody::Revision(record), Some(done))?;
         wait.await.map_err(|_| StoreError::WriterStopped)?.map_err(write_failed)
     }
 }
 
-/// The background writer.
-struct Writer {
-    url: DatabaseUrl,
-    runtime: Option<tokio::runtime::Runtime>,
-    pool: Option<AnyPool>,
-    spool: Spool,
-    counters: Arc<Counters>,
-    batch_size: usize,
-    retry_delay: Duration,
-    retry_at: Instant,
-    /// The last attempt failed: the next success is logged as a recovery.
-    failing: bool,
-    /// What this writer knows of the objects' newest entries.
-    recent_heads: RecentHeads,
-    /// SQLite: the checkpoint started last, and records written since.
-    checkpoint: Option<tokio::task::JoinHandle<()>>,
-    since_checkpoint: usize,
+pub(crate) fn version_record<T: Audited>(object: &T) -> VersionRecord {
+    VersionRecord {
+        object_type: T::object_type().to_owned(),
+        object_id: object.object_id(),
+        object_repr: object.object_repr(),
+        snapshot: object.snapshot(),
+    }
 }
 
-impl Writer {
-    fn run(mut self, receiver: Receiver<Command>) {
-        if self.spool.pending() > 0 {
-            tracing::info!(
-                event = "audit.spool_found",
-                records = self.spool.pending(),
-                spool = %self.spool.path().display()
-            );
-            self.drain_spool();
-        }
-        loop {
-            let first = if self.spool.pending() > 0 {
-                let wait = self.retry_at.saturating_duration_since(Instant::now());
-                match receiver.recv_timeout(wait) {
-                    Ok(command) => command,
-                    Err(RecvTimeoutError::Timeout) => {
-                        self.drain_spool();
-                        continue;
-                    }
-                    Err(RecvTimeoutError::Disconnected) => break,
-                }
-            } else {
-                match receiver.recv() {
-                    Ok(command) => command,
-                    Err(_) => break,
-                }
-            };
-            let mut batch = vec![first];
-            // Gather a burst into one transaction: every commit rewrites each index page it
-            // touched, so ten small commits cost far more than one large one. Someone waiting
-            // (a flush, a revision, a shutdown) ends the wait at once.
-            let linger_until = Instant::now() + LINGER;
-            while batch.len() < self.batch_size && !batch.last().is_some_and(Command::is_awaited) {
-                let command = match receiver.try_recv() {
-                    Ok(command) => command,
-                    Err(_) => match receiver.recv_timeout(linger_until.saturating_duration_since(Instant::now())) {
-                        Ok(command) => command,
-                        Err(_) => break,
-                    },
-                };
-                batch.push(command);
-            }
-            if self.process(batch) {
-                break;
-            }
-        }
-        if self.spool.pending() > 0 {
-            tracing::warn!(
-                event = "audit.spool_left",
-                records = self.spool.pending(),
-                spool = %self.spool.path().display(),
-                reason = "the database was unreachable at shutdown; the next Auditor on this spool writes them"
-            );
-        }
-    }
-
-    /// Handles one batch; true when asked to stop.
-    fn process(&mut self, batch: Vec<Command>) -> bool {
-        let mut records = Vec::with_capacity(batch.len());
-        let mut waiting = Vec::new();
-        let mut stop = None;
-        let mut flushes = Vec::new();
-        for command in batch {
-            match command {
-                Command::Record(record, done) => {
-                    records.push(*record);
-                    waiting.extend(done);
-                }
-                Command::Flush(done) => flushes.push(done),
-                Command::Shutdown(done) => stop = Some(done),
-            }
-        }
-        self.counters.dequeued.fetch_add(records.len() as u64, Ordering::Relaxed);
-        if self.spool.pending() > 0 && (!flushes.is_empty() || stop.is_some() || Instant::now() >= self.retry_at) {
-            self.drain_spool();
-        }
-        let outcome = if records.is_empty() {
-            Ok(())
-        } else if self.spool.pending() == 0 {
-            match self.write(&records) {
-                Ok(()) => Ok(()),
-                Err(error) => {
-                    self.note_failure(&error, records.len());
-                    self.spool_records(&records)
-                }
-            }
-        } else {
-            // Keep the order: while older records wait in the spool, new ones join them.
-            self.spool_records(&records)
-        };
-        for done in waiting.into_iter().chain(flushes) {
-            let _ = done.send(outcome.clone());
-        }
-        match stop {
-            Some(done) => {
-                let _ = done.send(());
-                true
-            }
-            None => false,
-        }
-    }
-
-    fn spool_records(&mut self, records: &[Record]) -> Result<(), String> {
-        match self.spool.append(records) {
-            Ok(()) => {
-                self.counters.spooled.store(self.spool.pending(), Ordering::Relaxed);
-                Ok(())
-            }
-            Err(error) => {
-                // Neither the database nor the disk took them: say so as loudly as we can.
-                tracing::error!(
-                    event = "audit.records_lost",
-                    records = records.len(),
-                    error = &error as &dyn std::error::Error
-                );
-                Err(error.to_string())
-            }
-        }
-    }
-
-    fn note_failure(&mut self, error: &StoreError, records: usize) {
-        self.counters.write_errors.fetch_add(1, Ordering::Relaxed);
-        if let Ok(mut last) = self.counters.last_error.lock() {
-            *last = Some(error.to_string());
-        }
-        if !self.failing {
-            tracing::warn!(
-                event = "audit.write_failed",
-                records,
-                spool = %self.spool.path().display(),
-                error = error as &dyn std::error::Error
-            );
-        }
-        self.failing = true;
-        // The pool may hold broken connections: start afresh next time.
-        self.pool = None;
-        self.retry_at = Instant::now() + self.retry_delay;
-        self.retry_delay = (self.retry_delay * 2).min(MAX_RETRY_DELAY);
-    }
-
-    /// Writes spooled records to the database in order, batch by batch.
-    fn drain_spool(&mut self) {
-        let (records, ends) = match self.spool.read_pending() {
-            Ok(pending) => pending,
-            Err(error) => {
-                tracing::error!(event = "audit.spool_unreadable", error = &error as &dyn std::error::Error);
-                self.retry_at = Instant::now() + MAX_RETRY_DELAY;
-                return;
-            }
-        };
-        let total = records.len();
-        let mut done = 0;
-        for chunk in records.chunks(self.batch_size) {
-            if let Err(error) = self.write(chunk) {
-                self.note_failure(&error, chunk.len());
-                return;
-            }
-            done += chunk.len();
-            if let Err(error) = self.spool.advance(ends[done - 1], chunk.len() as u64, done == total) {
-                tracing::error!(event = "audit.spool_unwritable", error = &error as &dyn std::error::Error);
-                return;
-            }
-            self.counters.spooled.store(self.spool.pending(), Ordering::Relaxed);
-        }
-        if total > 0 {
-            tracing::info!(event = "audit.spool_drained", records = total);
-        }
-    }
-
-    /// SQLite: copies the WAL into the database file every few thousand records, on the second
-    /// connection and off the writer's path. The task starts when the writer's runtime next
-    /// runs (the next batch) and the checkpoint itself runs on that connection's own thread,
-    /// beside the batch; a `PASSIVE` checkpoint never blocks the writer.
-    fn checkpoint_after(&mut self, records: usize) {
-        self.since_checkpoint += records;
-        let idle = self.checkpoint.as_ref().is_none_or(tokio::task::JoinHandle::is_finished);
-        if self.url.backend != Backend::Sqlite || self.since_checkpoint < CHECKPOINT_EVERY || !idle {
-            return;
-        }
-        let (Some(runtime), Some(pool)) = (&self.runtime, &self.pool) else { return };
-        self.since_checkpoint = 0;
-        let pool = pool.clone();
-        self.checkpoint = Some(runtime.spawn(async move {
-            use sqlx::Executor as _;
-            if let Err(error) = pool.execute("PRAGMA wal_checkpoint(PASSIVE)").await {
-                tracing::debug!(event = "audit.checkpoint_failed", error = &error as &dyn std::error::Error);
-            }
-        }));
-    }
-
-    /// Writes records in one transaction.
-    fn write(&mut self, records: &[Record]) -> Result<(), StoreError> {
-        let mut rows = Vec::new();
-        let mut revisions = Vec::new();
-        let mut views: BTreeMap<(String, String, String), i64> = BTreeMap::new();
-        for record in records {
-            match record {
-                Record::Entry(entry) => rows.push(EntryRow::from_entry(entry)?),
-                Record::View { object_type, object_id, day } => {
-                    *views.entry((object_type.clone(), object_id.clone(), day.clone())).or_default() += 1;
-                }
-                Record::Revision(revision) => revisions.push(revision),
-            }
-        }
-        if self.runtime.is_none() {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .map_err(|source| StoreError::Spool { path: "(writer runtime)".into(), source })?;
-            self.runtime = Some(runtime);
-        }
-        let Some(runtime) = &self.runtime else { return Err(StoreError::WriterStopped) };
-        let url = &self.url;
-        let pool = &mut self.pool;
-        let recent_heads = &mut self.recent_heads;
-        runtime.block_on(async {
-            if pool.is_none() {
-                *pool = Some(super::open_writer_pool(url)?);
-            }
-            let Some(pool) = pool.as_ref() else { return Err(StoreError::WriterStopped) };
-            let mut conn =
-                pool.acquire().await.map_err(|source| StoreError::Connect { url: url.shown.clone(), source })?;
-            super::begin_exclusive(&mut conn, url.backend).await?;
-            let result = async {
-                super::append::append_entries(&mut conn, url.backend, &mut rows, recent_heads).await?;
-                for revision in &revisions {
-                    super::append_revision(&mut conn, revision).await?;
-                }
-                super::add_views(&mut conn, &views).await
-            }
-            .await;
-            super::finish(&mut conn, result, "committing audit records").await
-        })?;
-        self.counters.written.fetch_add(records.len() as u64, Ordering::Relaxed);
-        self.checkpoint_after(records.len());
-        if self.failing {
-            tracing::info!(event = "audit.store_recovered", url = %self.url.shown);
-            self.failing = false;
-        }
-        self.retry_delay = FIRST_RETRY_DELAY;
-        Ok(())
+pub(crate) fn revision_record(
+    user: Option<Actor>,
+    comment: Option<String>,
+    versions: Vec<VersionRecord>,
+) -> RevisionRecord {
+    RevisionRecord {
+        created_us: super::chain::unix_micros(OffsetDateTime::now_utc()),
+        user,
+        comment,
+        request_id: crate::context::current_request_id(),
+        versions,
     }
 }

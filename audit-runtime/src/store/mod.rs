@@ -18,9 +18,15 @@
 mod append;
 mod auditor;
 mod chain;
+mod events;
+mod journal;
+mod outbox;
+mod record;
+mod record_log;
 mod schema;
 mod spool;
 mod url;
+mod writer;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -34,9 +40,11 @@ use crate::audit::{Actor, AuditEntry, Audited};
 
 pub use auditor::{Auditor, AuditorBuilder, AuditorStats, Revision};
 pub use chain::{BrokenEntry, Tampering};
+pub use outbox::{AuditTransaction, InTransaction, TransactionRevision};
 pub use url::Backend;
 
 use chain::{ChainWalker, EntryRow, actor_columns, actor_from_columns, from_unix_micros, storable, unix_micros};
+use record::RevisionRecord;
 use url::DatabaseUrl;
 
 /// What can go wrong with the store. Messages name the input (URLs without their password)
@@ -137,6 +145,29 @@ pub enum StoreError {
     #[error("audit records are not durable: the database refused them and the spool could not take them: {reason}")]
     NotDurable {
         /// The spool's error.
+        reason: String,
+    },
+    /// The journal directory could not be opened, locked or written.
+    #[error("audit journal {path}: {source}")]
+    Journal {
+        /// The journal directory.
+        path: String,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The database did not answer in time: handled like an outage.
+    #[error("the database did not answer within {after:?} while {what}")]
+    Timeout {
+        /// What the store was doing.
+        what: &'static str,
+        /// The limit.
+        after: Duration,
+    },
+    /// A transaction given to `Auditor::in_transaction` is not on the store's database.
+    #[error("cannot record in this transaction: {reason}")]
+    WrongDatabase {
+        /// What is wrong and what to do.
         reason: String,
     },
     /// The auditor's writer thread is gone (it was shut down).
@@ -555,7 +586,7 @@ async fn migrated(url: &str, version: i64) -> Result<DatabaseUrl, StoreError> {
     sqlx::any::install_default_drivers();
     let mut conn = AnyConnection::connect(&url.connect)
         .await
-        .map_err(|source| StoreError::Connect { url: url.shown.clone(), source })?;
+        .map_err(|source| url.connect_error(source))?;
     prepare_connection(&mut conn, url.backend).await.map_err(db_error("configuring the connection"))?;
     schema::migrate_to(&mut conn, url.backend, version).await?;
     let _ = conn.close().await;
@@ -594,21 +625,31 @@ fn pool_with(url: &DatabaseUrl, max: u32, acquire: Duration, extra: &'static str
             })
         })
         .connect_lazy(&url.connect)
-        .map_err(|source| StoreError::Connect { url: url.shown.clone(), source })
+        .map_err(|source| url.connect_error(source))
 }
 
 /// Per-connection settings. SQLite: WAL lets readers work beside the writer, FULL makes each
 /// commit durable, the busy timeout lets several processes share the file, and a 64 MiB page
 /// cache keeps the indexes of a growing trail in memory (the default 2 MiB made the writer
 /// re-read pages from the OS on every batch).
+///
+/// PostgreSQL: a statement that runs a minute is stuck, and a transaction left idle for ten
+/// seconds belongs to a client that is gone (a stalled network, a killed process): the server
+/// ends it, so the chain's lock it holds does not stop every other replica. The client side has
+/// its own, shorter limit (`AuditorBuilder::write_timeout`).
 async fn prepare_connection(conn: &mut AnyConnection, backend: Backend) -> Result<(), sqlx::Error> {
-    if backend == Backend::Sqlite {
-        use sqlx::Executor as _;
-        conn.execute(
-            "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 10000; \
-             PRAGMA foreign_keys = ON; PRAGMA cache_size = -65536;",
-        )
-        .await?;
+    use sqlx::Executor as _;
+    match backend {
+        Backend::Sqlite => {
+            conn.execute(
+                "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 10000; \
+                 PRAGMA foreign_keys = ON; PRAGMA cache_size = -65536;",
+            )
+            .await?;
+        }
+        Backend::Postgres => {
+            conn.execute("SET statement_timeout = '60s'; SET idle_in_transaction_session_timeout = '10s'").await?;
+        }
     }
     Ok(())
 }
@@ -637,7 +678,7 @@ pub(crate) async fn finish<T>(
         }
         Err(error) => {
             if let Err(rollback) = sqlx::raw_sql("ROLLBACK").execute(&mut *conn).await {
-                tracing::warn!(error = &rollback as &dyn std::error::Error, "audit.rollback_failed");
+                events::RollbackFailed { reason: &rollback.to_string() }.emit();
             }
             Err(error)
         }
@@ -708,26 +749,8 @@ async fn purge(
         .execute(&mut *conn)
         .await
         .map_err(db_error("writing the purge checkpoint"))?;
-    tracing::info!(removed, checkpoint = cut, "audit.purged");
+    events::Purged { removed, checkpoint: cut }.emit();
     Ok(PurgeReport { removed, checkpoint: Some(cut) })
-}
-
-/// A revision to write: who, why, and the snapshots.
-#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
-pub(crate) struct RevisionRecord {
-    pub(crate) created_us: i64,
-    pub(crate) user: Option<Actor>,
-    pub(crate) comment: Option<String>,
-    pub(crate) request_id: Option<String>,
-    pub(crate) versions: Vec<VersionRecord>,
-}
-
-#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
-pub(crate) struct VersionRecord {
-    pub(crate) object_type: String,
-    pub(crate) object_id: String,
-    pub(crate) object_repr: String,
-    pub(crate) snapshot: serde_json::Value,
 }
 
 pub(crate) async fn append_revision(conn: &mut AnyConnection, revision: &RevisionRecord) -> Result<i64, StoreError> {

@@ -11,7 +11,7 @@ use super::url::Backend;
 use super::{StoreError, db_error};
 
 /// The schema version this build creates and understands.
-pub(crate) const SCHEMA_VERSION: i64 = 3;
+pub(crate) const SCHEMA_VERSION: i64 = 4;
 
 /// Serialises migrations (and chain appends) across the processes sharing one PostgreSQL.
 pub(crate) const ADVISORY_LOCK_KEY: i64 = 0x6175_6469_7463_6861; // "auditcha"
@@ -221,11 +221,39 @@ DROP INDEX audit_entries_by_time;
 CREATE INDEX audit_entries_by_time ON audit_entries USING brin (time_us);
 "#;
 
+/// Version 4: records' identities and the outbox.
+/// - `audit_writers` holds, per writer (or journal), the number of the last record stored,
+///   raised in the same transaction as the records: a replayed or retried batch skips what is
+///   at or below it, so every record is stored once.
+/// - `audit_outbox` takes the records written inside application transactions until the
+///   `Auditor` seals them into the chain. Applications insert into it; it holds no chain.
+const SQLITE_IDENTITY_V4: &str = r#"
+CREATE TABLE audit_writers (origin TEXT PRIMARY KEY, last_number INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE audit_outbox (
+    id         INTEGER PRIMARY KEY AUTOINCREMENT,
+    created_us INTEGER NOT NULL,
+    record     TEXT NOT NULL
+);
+"#;
+
+const POSTGRES_IDENTITY_V4: &str = r#"
+CREATE TABLE audit_writers (origin TEXT COLLATE "C" PRIMARY KEY, last_number BIGINT NOT NULL);
+CREATE TABLE audit_outbox (
+    id         BIGSERIAL PRIMARY KEY,
+    created_us BIGINT NOT NULL,
+    record     TEXT NOT NULL
+);
+"#;
+
 /// The migrations of a backend, by the version each brings the schema to.
 fn migrations(backend: Backend) -> &'static [(i64, &'static str)] {
     match backend {
-        Backend::Sqlite => &[(1, SQLITE_V1), (2, RATE_LIMITS_V2), (3, SQLITE_OBJECT_CHAINS_V3)],
-        Backend::Postgres => &[(1, POSTGRES_V1), (2, RATE_LIMITS_V2), (3, POSTGRES_INDEX_COSTS_V3)],
+        Backend::Sqlite => {
+            &[(1, SQLITE_V1), (2, RATE_LIMITS_V2), (3, SQLITE_OBJECT_CHAINS_V3), (4, SQLITE_IDENTITY_V4)]
+        }
+        Backend::Postgres => {
+            &[(1, POSTGRES_V1), (2, RATE_LIMITS_V2), (3, POSTGRES_INDEX_COSTS_V3), (4, POSTGRES_IDENTITY_V4)]
+        }
     }
 }
 
@@ -262,7 +290,7 @@ async fn apply(conn: &mut AnyConnection, backend: Backend, target: i64) -> Resul
         .execute(&mut *conn)
         .await
         .map_err(db_error("recording the schema version"))?;
-        tracing::info!(schema_version = *version, "audit.schema_migrated");
+        super::events::SchemaMigrated { schema_version: *version }.emit();
     }
     Ok(())
 }

@@ -1,28 +1,19 @@
-//! The local spool: records the database could not take, appended (and fsynced) to a JSON-lines
-//! file, and written to the database in order when it returns, also after a restart.
+//! The local spool: records the database could not take, appended (and fsynced) to a file of
+//! checksummed frames (see `record_log.rs`), and written to the database in order when it
+//! returns, also after a restart.
 //!
-//! Progress through the file is kept in a sidecar `<spool>.offset` written after each batch the
-//! database committed, so a drain interrupted by a crash resumes where it stopped. A crash in
-//! the instant between a commit and the offset write replays that one batch: records are never
-//! lost, and at worst one batch is written twice.
+//! Progress through the file is kept in a sidecar `<spool>.offset`, replaced atomically after
+//! each batch the database committed. A crash between a commit and the offset write replays
+//! that batch, and the records' identities make the replay store nothing twice. Damaged bytes
+//! found when the spool is opened are moved to a file of their own, which is named in the log;
+//! every valid record around them is kept.
 
-use std::fs::{File, OpenOptions};
-use std::io::{BufRead, BufReader, Seek, SeekFrom, Write};
+use std::fs::OpenOptions;
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
-
-use super::{RevisionRecord, StoreError};
-use crate::audit::AuditEntry;
-
-/// What the writer persists.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub(crate) enum Record {
-    Entry(AuditEntry),
-    View { object_type: String, object_id: String, day: String },
-    Revision(RevisionRecord),
-}
+use super::StoreError;
+use super::record::Record;
+use super::record_log;
 
 pub(crate) struct Spool {
     path: PathBuf,
@@ -32,17 +23,32 @@ pub(crate) struct Spool {
 }
 
 impl Spool {
-    /// Opens the spool at `path`, counting what an earlier run left in it.
+    /// Opens the spool at `path`, counting what an earlier run left in it. Damaged stretches
+    /// are quarantined and the file is rewritten with the valid records only.
     pub(crate) fn open(path: PathBuf) -> Result<Self, StoreError> {
         let mut offset_path = path.clone().into_os_string();
         offset_path.push(".offset");
         let mut spool = Spool { path, offset_path: PathBuf::from(offset_path), pending: 0 };
-        spool.pending = spool.read_pending()?.0.len() as u64;
+        let offset = spool.offset();
+        let bytes = record_log::read_from(&spool.path, offset).map_err(|e| spool.error(e))?;
+        let decoded = record_log::decode(&bytes, offset);
+        if !decoded.damaged.is_empty() || decoded.torn_tail > 0 {
+            record_log::quarantine(&spool.path, &decoded.damaged);
+            let mut clean = Vec::new();
+            for (record, _) in &decoded.records {
+                record_log::encode(record, &mut clean)?;
+            }
+            // The offset goes first: a crash in between replays records (harmless), never
+            // skips them.
+            remove_if_present(&spool.offset_path).map_err(|e| spool.error(e))?;
+            record_log::write_atomically(&spool.path, &clean).map_err(|e| spool.error(e))?;
+        }
+        spool.pending = decoded.records.len() as u64;
         Ok(spool)
     }
 
     /// A spool whose earlier content could not be read: new records are still appended.
-    pub(crate) fn unreadable(path: PathBuf) -> Self {
+    pub(crate) fn empty(path: PathBuf) -> Self {
         let mut offset_path = path.clone().into_os_string();
         offset_path.push(".offset");
         Spool { path, offset_path: PathBuf::from(offset_path), pending: 0 }
@@ -60,75 +66,70 @@ impl Spool {
         StoreError::Spool { path: self.path.display().to_string(), source }
     }
 
-    /// Appends records and waits until they are on disk.
+    /// Where unwritten records start: the sidecar's offset, when it is a number within the file.
+    fn offset(&self) -> u64 {
+        let length = std::fs::metadata(&self.path).map_or(0, |m| m.len());
+        std::fs::read_to_string(&self.offset_path)
+            .ok()
+            .and_then(|text| text.trim().parse::<u64>().ok())
+            .filter(|offset| *offset <= length)
+            .unwrap_or(0)
+    }
+
+    /// Appends records and waits until they are on disk. On error nothing of them stays in
+    /// the file.
     pub(crate) fn append(&mut self, records: &[Record]) -> Result<(), StoreError> {
-        let mut text = Vec::with_capacity(records.len() * 256);
+        let mut bytes = Vec::with_capacity(records.len() * 256);
         for record in records {
-            serde_json::to_writer(&mut text, record).map_err(StoreError::Serialize)?;
-            text.push(b'\n');
+            record_log::encode(record, &mut bytes)?;
         }
-        let mut file = OpenOptions::new().create(true).append(true).open(&self.path).map_err(|e| self.error(e))?;
-        file.write_all(&text).map_err(|e| self.error(e))?;
-        file.sync_data().map_err(|e| self.error(e))?;
+        let file = OpenOptions::new().create(true).append(true).open(&self.path).map_err(|e| self.error(e))?;
+        record_log::append_durably(&file, &bytes).map_err(|e| self.error(e))?;
         self.pending += records.len() as u64;
         Ok(())
     }
 
     /// The records not yet written, with the byte offset just after each.
-    pub(crate) fn read_pending(&self) -> Result<(Vec<Record>, Vec<u64>), StoreError> {
-        let file = match File::open(&self.path) {
-            Ok(file) => file,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((Vec::new(), Vec::new())),
-            Err(e) => return Err(self.error(e)),
-        };
-        let start = match std::fs::read_to_string(&self.offset_path) {
-            Ok(text) => text.trim().parse::<u64>().unwrap_or(0),
-            Err(_) => 0,
-        };
-        let mut reader = BufReader::new(file);
-        reader.seek(SeekFrom::Start(start)).map_err(|e| self.error(e))?;
-        let (mut records, mut ends) = (Vec::new(), Vec::new());
-        let mut position = start;
-        let mut line = String::new();
-        loop {
-            line.clear();
-            let read = reader.read_line(&mut line).map_err(|e| self.error(e))?;
-            if read == 0 {
-                break;
-            }
-            position += read as u64;
-            if !line.ends_with('\n') {
-                // A line cut short by a crash during append was never acknowledged: skip it.
-                tracing::warn!(spool = %self.path.display(), "audit.spool_partial_line_skipped");
-                break;
-            }
-            let record = serde_json::from_str(&line).map_err(|e| StoreError::Corrupt {
-                what: format!("spool {} at byte {}: {e}", self.path.display(), position - read as u64),
-            })?;
-            records.push(record);
-            ends.push(position);
-        }
-        Ok((records, ends))
+    pub(crate) fn read_pending(&self) -> Result<Vec<(Record, u64)>, StoreError> {
+        let offset = self.offset();
+        let bytes = record_log::read_from(&self.path, offset).map_err(|e| self.error(e))?;
+        let decoded = record_log::decode(&bytes, offset);
+        // Damage appearing while the spool is in use (another program writing into it):
+        // kept aside like at start, and the valid records still go.
+        record_log::quarantine(&self.path, &decoded.damaged);
+        Ok(decoded.records)
     }
 
     /// Marks everything up to `offset` as written; when that is all, empties the spool.
     pub(crate) fn advance(&mut self, offset: u64, records: u64, everything: bool) -> Result<(), StoreError> {
         if everything {
+            remove_if_present(&self.offset_path).map_err(|e| self.error(e))?;
             let file = OpenOptions::new().write(true).open(&self.path).map_err(|e| self.error(e))?;
             file.set_len(0).map_err(|e| self.error(e))?;
             file.sync_all().map_err(|e| self.error(e))?;
-            match std::fs::remove_file(&self.offset_path) {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(self.error(e)),
-            }
             self.pending = 0;
         } else {
-            let mut file = File::create(&self.offset_path).map_err(|e| self.error(e))?;
-            file.write_all(offset.to_string().as_bytes()).map_err(|e| self.error(e))?;
-            file.sync_all().map_err(|e| self.error(e))?;
+            record_log::write_atomically(&self.offset_path, offset.to_string().as_bytes())
+                .map_err(|e| self.error(e))?;
             self.pending = self.pending.saturating_sub(records);
         }
         Ok(())
     }
+}
+
+fn remove_if_present(path: &Path) -> std::io::Result<()> {
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    }
+}
+
+/// Appends records the database refused for what they hold to `path`, one frame each.
+pub(crate) fn quarantine_records(path: &Path, records: &[Record]) -> Result<(), std::io::Error> {
+    let mut bytes = Vec::new();
+    for record in records {
+        record_log::encode(record, &mut bytes).map_err(std::io::Error::other)?;
+    }
+    let file = OpenOptions::new().create(true).append(true).open(path)?;
+    record_log::append_durably(&file, &bytes)
 }

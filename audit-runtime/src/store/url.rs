@@ -75,8 +75,13 @@ impl DatabaseUrl {
                 if !rest.starts_with("//") {
                     return Err(invalid(format!("expected {ACCEPTED}")));
                 }
-                let authority = rest[2..].split(['/', '?']).next().unwrap_or("");
-                let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+                // The host starts after the last `@`: a password may hold a raw `/`, `?` or `@`.
+                let after = &rest[2..];
+                let (userinfo, host_and_path) = match after.rfind('@') {
+                    Some(at) => (Some(&after[..at]), &after[at + 1..]),
+                    None => (None, after),
+                };
+                let host_port = host_and_path.split(['/', '?']).next().unwrap_or("");
                 if let Some((_, port)) = host_port.rsplit_once(':').filter(|_| !host_port.ends_with(']')) {
                     if port.parse::<u16>().is_err() {
                         return Err(invalid(format!("the port {port:?} is not a number from 0 to 65535")));
@@ -85,25 +90,71 @@ impl DatabaseUrl {
                 if !cfg!(feature = "postgres") {
                     return Err(StoreError::BackendNotBuilt { backend: "PostgreSQL", feature: "postgres" });
                 }
-                Ok(DatabaseUrl { backend: Backend::Postgres, connect: url.to_owned(), shown, sqlite_path: None })
+                let connect = match userinfo {
+                    Some(userinfo) => format!("{scheme}://{}@{host_and_path}", escape_userinfo(userinfo)),
+                    None => url.to_owned(),
+                };
+                Ok(DatabaseUrl { backend: Backend::Postgres, connect, shown, sqlite_path: None })
             }
             other => Err(invalid(format!("the scheme {other:?} is not supported; expected {ACCEPTED}"))),
         }
     }
 }
 
-/// `postgres://user:secret@host/db` → `postgres://user:***@host/db`.
+/// The URL with every password hidden, whatever its form: `user:secret@` (also when the
+/// password holds a raw `/`, `?` or `@`, or is percent-escaped) becomes `user:***@`, and a
+/// `password=` (or `sslpassword=`) parameter becomes `password=***`.
 pub(crate) fn redact_password(url: &str) -> String {
-    let Some(scheme_end) = url.find("://") else { return url.to_owned() };
+    let Some(scheme_end) = url.find("://") else { return redact_parameters(url) };
     let authority_start = scheme_end + 3;
-    let authority_end = url[authority_start..].find(['/', '?']).map_or(url.len(), |i| authority_start + i);
-    let authority = &url[authority_start..authority_end];
-    match authority.rsplit_once('@') {
-        Some((userinfo, _)) if userinfo.contains(':') => {
-            let user = userinfo.split(':').next().unwrap_or("");
-            format!("{}{}:***@{}", &url[..authority_start], user, &url[authority_start + userinfo.len() + 1..])
+    // The userinfo ends at the last `@` before the path, but a password may hold a raw `/` or
+    // `?`: take the last `@` of the whole URL when it comes before any `/` that follows it.
+    let shown = match url[authority_start..].rfind('@') {
+        Some(at) => {
+            let userinfo = &url[authority_start..authority_start + at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***@{}", &url[..authority_start], &url[authority_start + at + 1..]),
+                None => url.to_owned(),
+            }
         }
-        _ => url.to_owned(),
+        None => url.to_owned(),
+    };
+    redact_parameters(&shown)
+}
+
+/// `?password=secret&x=1` → `?password=***&x=1`.
+fn redact_parameters(url: &str) -> String {
+    let Some((head, query)) = url.split_once('?') else { return url.to_owned() };
+    let parameters: Vec<String> = query
+        .split('&')
+        .map(|parameter| match parameter.split_once('=') {
+            Some((key, _)) if key.to_ascii_lowercase().contains("password") => format!("{key}=***"),
+            _ => parameter.to_owned(),
+        })
+        .collect();
+    format!("{head}?{}", parameters.join("&"))
+}
+
+/// Percent-escapes the characters that would end the userinfo early (`/ ? # @`), so that a
+/// password written raw reaches the driver whole; `%` escapes already there are kept.
+fn escape_userinfo(userinfo: &str) -> String {
+    let mut out = String::with_capacity(userinfo.len());
+    for c in userinfo.chars() {
+        match c {
+            '/' => out.push_str("%2F"),
+            '?' => out.push_str("%3F"),
+            '#' => out.push_str("%23"),
+            '@' => out.push_str("%40"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+impl DatabaseUrl {
+    /// A connection error, shown with the URL whose password is hidden.
+    pub(crate) fn connect_error(&self, source: sqlx::Error) -> StoreError {
+        StoreError::Connect { url: self.shown.clone(), source }
     }
 }
 
@@ -116,6 +167,15 @@ mod tests {
         assert_eq!(redact_password("postgres://app:s3cret@db:5432/audit"), "postgres://app:***@db:5432/audit");
         assert_eq!(redact_password("postgres://app@db/audit"), "postgres://app@db/audit");
         assert_eq!(redact_password("sqlite://audit.db"), "sqlite://audit.db");
+        for (url, shown) in [
+            ("postgres://app@db/audit?password=s3cret", "postgres://app@db/audit?password=***"),
+            ("postgres://db/audit?user=app&password=s3cret&sslmode=require", "postgres://db/audit?user=app&password=***&sslmode=require"),
+            ("postgres://app:s3%40cret@db/audit", "postgres://app:***@db/audit"),
+            ("postgres://app:s3/cr?et@db/audit", "postgres://app:***@db/audit"),
+            ("postgres://app:s3@cret@db/audit", "postgres://app:***@db/audit"),
+        ] {
+            assert_eq!(redact_password(url), shown, "{url}");
+        }
     }
 
     #[test]
