@@ -438,7 +438,7 @@ async fn a_newer_schema_is_refused(db: &TestDb) {
     let (_store, _auditor) = connect(db).await;
     db.sql("UPDATE audit_meta SET value = '99' WHERE key = 'schema_version'").await.unwrap();
     match AuditStore::connect(&db.url).await {
-        Err(error @ StoreError::NewerSchema { found: 99, supported: 3 }) => {
+        Err(error @ StoreError::NewerSchema { found: 99, supported: 4 }) => {
             assert!(error.to_string().contains("upgrade audit-runtime"), "{error}");
         }
         other => panic!("expected NewerSchema, got {other:?}"),

@@ -170,9 +170,8 @@ impl AuditorBuilder {
             report_unusable(&error);
             Spool::empty(spool_path)
         });
-        let journal = self.journal.as_ref().and_then(|dir| {
-            Journal::open(dir).map_err(|error| report_unusable(&error)).ok()
-        });
+        let journal =
+            self.journal.as_ref().and_then(|dir| Journal::open(dir).map_err(|error| report_unusable(&error)).ok());
         self.start_with(spool, journal)
     }
 

@@ -584,9 +584,7 @@ impl AuditStore {
 async fn migrated(url: &str, version: i64) -> Result<DatabaseUrl, StoreError> {
     let url = DatabaseUrl::parse(url)?;
     sqlx::any::install_default_drivers();
-    let mut conn = AnyConnection::connect(&url.connect)
-        .await
-        .map_err(|source| url.connect_error(source))?;
+    let mut conn = AnyConnection::connect(&url.connect).await.map_err(|source| url.connect_error(source))?;
     prepare_connection(&mut conn, url.backend).await.map_err(db_error("configuring the connection"))?;
     schema::migrate_to(&mut conn, url.backend, version).await?;
     let _ = conn.close().await;

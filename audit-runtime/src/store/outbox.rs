@@ -54,9 +54,7 @@ impl AuditTransaction for sqlx::Transaction<'_, sqlx::Sqlite> {
         created_us: i64,
         record: String,
     ) -> Pin<Box<dyn Future<Output = Result<(), sqlx::Error>> + Send + 'a>> {
-        Box::pin(async move {
-            sqlx::query(INSERT).bind(created_us).bind(record).execute(&mut **self).await.map(drop)
-        })
+        Box::pin(async move { sqlx::query(INSERT).bind(created_us).bind(record).execute(&mut **self).await.map(drop) })
     }
 }
 
@@ -74,9 +72,7 @@ impl AuditTransaction for sqlx::Transaction<'_, sqlx::Postgres> {
         created_us: i64,
         record: String,
     ) -> Pin<Box<dyn Future<Output = Result<(), sqlx::Error>> + Send + 'a>> {
-        Box::pin(async move {
-            sqlx::query(INSERT).bind(created_us).bind(record).execute(&mut **self).await.map(drop)
-        })
+        Box::pin(async move { sqlx::query(INSERT).bind(created_us).bind(record).execute(&mut **self).await.map(drop) })
     }
 }
 
@@ -171,9 +167,10 @@ impl<'a, X: AuditTransaction + ?Sized> InTransaction<'a, X> {
         self.tx.insert_outbox(unix_micros(OffsetDateTime::now_utc()), record).await.map_err(|source| {
             if is_missing_table(&source) {
                 StoreError::WrongDatabase {
-                    reason: "the transaction's database has no audit tables: in_transaction needs a transaction on the \
+                    reason:
+                        "the transaction's database has no audit tables: in_transaction needs a transaction on the \
                              audit store's own database (AuditStore::connect creates the tables)"
-                        .to_owned(),
+                            .to_owned(),
                 }
             } else {
                 StoreError::Database { context: "writing an audit record into the transaction", source }

@@ -75,7 +75,10 @@ pub(crate) fn decode(bytes: &[u8], base: u64) -> Decoded {
 }
 
 enum Frame {
-    Valid { record: Record, end: usize },
+    Valid {
+        record: Record,
+        end: usize,
+    },
     /// Plausible, but the file ends inside it.
     Truncated,
     Invalid,
@@ -108,10 +111,7 @@ fn frame_at(bytes: &[u8], at: usize) -> Frame {
 }
 
 fn next_magic(bytes: &[u8], from: usize) -> usize {
-    bytes[from.min(bytes.len())..]
-        .windows(MAGIC.len())
-        .position(|w| w == MAGIC)
-        .map_or(bytes.len(), |i| from + i)
+    bytes[from.min(bytes.len())..].windows(MAGIC.len()).position(|w| w == MAGIC).map_or(bytes.len(), |i| from + i)
 }
 
 /// Reads `path` from `offset` (a missing file holds nothing).

@@ -113,7 +113,9 @@ pub(crate) fn redact_password(url: &str) -> String {
         Some(at) => {
             let userinfo = &url[authority_start..authority_start + at];
             match userinfo.split_once(':') {
-                Some((user, _)) => format!("{}{user}:***@{}", &url[..authority_start], &url[authority_start + at + 1..]),
+                Some((user, _)) => {
+                    format!("{}{user}:***@{}", &url[..authority_start], &url[authority_start + at + 1..])
+                }
                 None => url.to_owned(),
             }
         }
@@ -169,7 +171,10 @@ mod tests {
         assert_eq!(redact_password("sqlite://audit.db"), "sqlite://audit.db");
         for (url, shown) in [
             ("postgres://app@db/audit?password=s3cret", "postgres://app@db/audit?password=***"),
-            ("postgres://db/audit?user=app&password=s3cret&sslmode=require", "postgres://db/audit?user=app&password=***&sslmode=require"),
+            (
+                "postgres://db/audit?user=app&password=s3cret&sslmode=require",
+                "postgres://db/audit?user=app&password=***&sslmode=require",
+            ),
             ("postgres://app:s3%40cret@db/audit", "postgres://app:***@db/audit"),
             ("postgres://app:s3/cr?et@db/audit", "postgres://app:***@db/audit"),
             ("postgres://app:s3@cret@db/audit", "postgres://app:***@db/audit"),

@@ -217,7 +217,8 @@ impl Writer {
         }
         let last_number = records.last().map(|r| (r.origin.clone(), r.number));
         let outcome = self.store(records);
-        if let (Some(journal), Some((origin, number)), true) = (&self.settings.journal, last_number, self.held.is_empty())
+        if let (Some(journal), Some((origin, number)), true) =
+            (&self.settings.journal, last_number, self.held.is_empty())
         {
             if origin == journal.origin() {
                 journal.done_through(number);
@@ -387,7 +388,10 @@ impl Writer {
                 let quarantine = self.quarantine.display().to_string();
                 events::RecordQuarantined { record: &identity, quarantine: &quarantine, reason: &reason }.emit();
             }
-            Err(io) => self.lose(1, &format!("record {identity} was refused by the database ({reason}) and could not be quarantined: {io}")),
+            Err(io) => self.lose(
+                1,
+                &format!("record {identity} was refused by the database ({reason}) and could not be quarantined: {io}"),
+            ),
         }
     }
 
