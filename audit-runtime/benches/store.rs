@@ -1,6 +1,8 @@
-//! Audit entries written per second: the batched `Auditor` beside one sqlx `INSERT` per entry,
-//! on SQLite and on PostgreSQL, measured in one run; then the latency of the enqueue call while
-//! the writer is busy.
+//! Audit entries written per second: the batched `Auditor` (without and with a journal) beside
+//! one sqlx `INSERT` per entry, on SQLite and on PostgreSQL, measured in one run; recording inside
+//! the application's transaction beside the same `INSERT`s written by hand there; then the
+//! latency of the recording call while the writer is busy, and with the journal at 10 000
+//! calls/s.
 //!
 //! `cargo bench -p audit-runtime --features postgres --bench store`
 //!
@@ -97,17 +99,155 @@ fn bench_backend(c: &mut Criterion, name: &str, url: &str, peer_url: &str) {
     let objects = objects();
     let mut seq = 0;
 
+    let journal = tempfile::tempdir().unwrap();
+    let journaled = Auditor::builder(rt.block_on(AuditStore::connect(url)).unwrap())
+        .spool_path(std::env::temp_dir().join(format!("audit-bench-{name}-journaled.spool")))
+        .journal(journal.path().join("audit.journal"))
+        .build()
+        .unwrap();
+
     let mut group = c.benchmark_group(format!("audit_entries_{name}"));
     group.throughput(Throughput::Elements(ENTRIES));
     group.sample_size(10);
     group.bench_function(BenchmarkId::new("auditor_batched", ENTRIES), |b| {
         b.iter(|| rt.block_on(auditor_round(&auditor, black_box(&objects))));
     });
+    // One thread recording: every call waits for its own fsync (no one to share it with).
+    group.bench_function(BenchmarkId::new("auditor_batched_journal", ENTRIES), |b| {
+        b.iter(|| rt.block_on(auditor_round(&journaled, black_box(&objects))));
+    });
     group.bench_function(BenchmarkId::new("sqlx_insert_per_entry", ENTRIES), |b| {
         b.iter(|| rt.block_on(peer_round(&mut peer, black_box(&objects), &mut seq)));
     });
     group.finish();
     drop(auditor);
+    drop(journaled);
+}
+
+/// Entries per application transaction in the `in_transaction` bench.
+const PER_TRANSACTION: usize = 10;
+
+/// What a hand-written audit row in the application's transaction looks like.
+const HAND_TABLE: &str = "CREATE TABLE IF NOT EXISTS hand_audit (id BIGINT, time_us BIGINT, actor_kind TEXT, \
+    actor_id TEXT, action TEXT, object_type TEXT, object_id TEXT, object_repr TEXT, message TEXT, changes TEXT, \
+    request_id TEXT)";
+const HAND_INSERT: &str = "INSERT INTO hand_audit VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)";
+
+macro_rules! hand_insert {
+    ($tx:expr, $object:expr) => {
+        sqlx::query(HAND_INSERT)
+            .bind($object.id)
+            .bind(1_700_000_000_000_000i64)
+            .bind("user")
+            .bind("42")
+            .bind("change")
+            .bind("observation")
+            .bind($object.id.to_string())
+            .bind(format!("observation {}", $object.id))
+            .bind("value recorded")
+            .bind("[]")
+            .bind(None::<String>)
+            .execute(&mut *$tx)
+            .await
+            .unwrap()
+    };
+}
+
+/// A transaction of the application with ten audit entries: through `in_transaction`, and as
+/// ten `INSERT`s written by hand.
+macro_rules! bench_in_transaction {
+    ($c:expr, $name:expr, $url:expr, $pool:ty) => {{
+        let rt = runtime();
+        let store = rt.block_on(AuditStore::connect($url)).unwrap();
+        let auditor = Auditor::builder(store)
+            .spool_path(std::env::temp_dir().join(format!("audit-bench-{}-tx.spool", $name)))
+            .build()
+            .unwrap();
+        let pool = rt.block_on(<$pool>::connect($url)).unwrap();
+        rt.block_on(sqlx::raw_sql(HAND_TABLE).execute(&pool)).unwrap();
+        let objects = objects();
+        let actor = Actor::user(42);
+        let mut group = $c.benchmark_group(format!("in_transaction_{}", $name));
+        group.throughput(Throughput::Elements(PER_TRANSACTION as u64));
+        group.bench_function(BenchmarkId::new("in_transaction", PER_TRANSACTION), |b| {
+            b.iter(|| {
+                rt.block_on(async {
+                    let mut tx = pool.begin().await.unwrap();
+                    for object in &objects[..PER_TRANSACTION] {
+                        auditor
+                            .in_transaction(&mut tx)
+                            .log_action(&actor, Action::Change, object, "value recorded")
+                            .await
+                            .unwrap();
+                    }
+                    tx.commit().await.unwrap();
+                })
+            });
+        });
+        group.bench_function(BenchmarkId::new("hand_written_inserts", PER_TRANSACTION), |b| {
+            b.iter(|| {
+                rt.block_on(async {
+                    let mut tx = pool.begin().await.unwrap();
+                    for object in &objects[..PER_TRANSACTION] {
+                        hand_insert!(tx, object);
+                    }
+                    tx.commit().await.unwrap();
+                })
+            });
+        });
+        group.finish();
+        rt.block_on(auditor.flush()).unwrap();
+    }};
+}
+
+/// p50/p99/max of `log_action` with the journal on, paced at 10 000 calls/s from two threads
+/// for two seconds, beside the same without a journal.
+fn journal_latency(name: &str, url: &str) {
+    let rt = runtime();
+    for journaled in [false, true] {
+        let store = rt.block_on(AuditStore::connect(url)).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let mut builder = Auditor::builder(store).spool_path(dir.path().join("audit.spool"));
+        if journaled {
+            builder = builder.journal(dir.path().join("audit.journal"));
+        }
+        let auditor = builder.build().unwrap();
+        let objects = objects();
+        let samples = std::sync::Mutex::new(Vec::new());
+        std::thread::scope(|scope| {
+            for thread in 0..2u32 {
+                let (auditor, objects, samples) = (&auditor, &objects, &samples);
+                scope.spawn(move || {
+                    let actor = Actor::user(42);
+                    let interval = Duration::from_micros(200); // 5 000/s per thread
+                    let start = Instant::now() + Duration::from_micros(100 * u64::from(thread));
+                    let mut mine = Vec::with_capacity(10_000);
+                    for i in 0..10_000u32 {
+                        let due = start + interval * i;
+                        while Instant::now() < due {
+                            std::hint::spin_loop();
+                        }
+                        let started = Instant::now();
+                        auditor.log_action(&actor, Action::Change, &objects[i as usize % objects.len()], "paced");
+                        mine.push(started.elapsed());
+                    }
+                    samples.lock().unwrap().extend(mine);
+                });
+            }
+        });
+        rt.block_on(auditor.flush()).unwrap();
+        let mut samples = samples.into_inner().unwrap();
+        samples.sort_unstable();
+        let at = |q: f64| samples[((samples.len() as f64 * q) as usize).min(samples.len() - 1)];
+        println!(
+            "paced_10k_per_s_{name}_{}: {} calls: p50 {:?}, p99 {:?}, max {:?}",
+            if journaled { "journal" } else { "no_journal" },
+            samples.len(),
+            at(0.50),
+            at(0.99),
+            samples.last().copied().unwrap_or(Duration::ZERO)
+        );
+    }
 }
 
 /// p50/p99/max of `log_action` while the writer is busy writing what came before.
@@ -145,7 +285,9 @@ fn main() {
     let sqlite = format!("sqlite://{}", dir.path().join("bench.db").display());
     let sqlite_peer = format!("sqlite://{}?mode=rwc", dir.path().join("bench-peer.db").display());
     bench_backend(&mut criterion, "sqlite", &sqlite, &sqlite_peer);
+    bench_in_transaction!(criterion, "sqlite", &sqlite, sqlx::SqlitePool);
     enqueue_latency("sqlite", &sqlite);
+    journal_latency("sqlite", &sqlite);
 
     let base = std::env::var("AUDIT_BENCH_POSTGRES_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
@@ -158,7 +300,9 @@ fn main() {
     if created.is_some() {
         let url = format!("{}/audit_bench", base.rsplit_once('/').map_or(base.as_str(), |(b, _)| b));
         bench_backend(&mut criterion, "postgres", &url, &url);
+        bench_in_transaction!(criterion, "postgres", &url, sqlx::PgPool);
         enqueue_latency("postgres", &url);
+        journal_latency("postgres", &url);
         rt.block_on(async {
             if let Ok(mut admin) = sqlx::AnyConnection::connect(&base).await {
                 let _ = sqlx::raw_sql("DROP DATABASE IF EXISTS audit_bench WITH (FORCE)").execute(&mut admin).await;

@@ -74,15 +74,7 @@ impl Journal {
         let error = |source: std::io::Error| StoreError::Journal { path: dir.display().to_string(), source };
         std::fs::create_dir_all(dir).map_err(error)?;
         let lock = OpenOptions::new().create(true).truncate(false).write(true).open(dir.join("LOCK")).map_err(error)?;
-        match lock.try_lock() {
-            Ok(()) => {}
-            Err(std::fs::TryLockError::WouldBlock) => {
-                return Err(error(std::io::Error::other(
-                    "another process holds this journal: give each process a journal directory of its own",
-                )));
-            }
-            Err(std::fs::TryLockError::Error(e)) => return Err(error(e)),
-        }
+        lock_exclusively(&lock).map_err(error)?;
         let mut old: Vec<(u64, PathBuf)> = std::fs::read_dir(dir)
             .map_err(error)?
             .filter_map(Result::ok)
@@ -247,6 +239,30 @@ impl Journal {
     fn lock_segments(&self) -> MutexGuard<'_, Segments> {
         self.shared.segments.lock().unwrap_or_else(|p| p.into_inner())
     }
+}
+
+/// Takes the directory's lock, or says another process has it. (An advisory `flock`: released
+/// by the kernel when the process dies, so a crash never leaves the journal locked.)
+#[cfg(unix)]
+fn lock_exclusively(file: &File) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: `flock` on a file descriptor this function borrows; no memory is passed.
+    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
+        return Ok(());
+    }
+    let error = std::io::Error::last_os_error();
+    if error.kind() == std::io::ErrorKind::WouldBlock {
+        return Err(std::io::Error::other(
+            "another process holds this journal: give each process a journal directory of its own",
+        ));
+    }
+    Err(error)
+}
+
+/// Elsewhere the directory is not locked: one process per journal is the user's to keep.
+#[cfg(not(unix))]
+fn lock_exclusively(_file: &File) -> std::io::Result<()> {
+    Ok(())
 }
 
 fn segment_name(index: u64) -> String {

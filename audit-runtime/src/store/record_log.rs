@@ -55,7 +55,7 @@ pub(crate) fn decode(bytes: &[u8], base: u64) -> Decoded {
                 if let Some(start) = damage_start.take() {
                     decoded.damaged.push((base + start as u64, bytes[start..at].to_vec()));
                 }
-                decoded.records.push((record, base + end as u64));
+                decoded.records.push((*record, base + end as u64));
                 at = end;
             }
             Frame::Truncated if damage_start.is_none() => {
@@ -76,7 +76,7 @@ pub(crate) fn decode(bytes: &[u8], base: u64) -> Decoded {
 
 enum Frame {
     Valid {
-        record: Record,
+        record: Box<Record>,
         end: usize,
     },
     /// Plausible, but the file ends inside it.
@@ -105,7 +105,7 @@ fn frame_at(bytes: &[u8], at: usize) -> Frame {
         return Frame::Invalid;
     }
     match serde_json::from_slice(payload) {
-        Ok(record) => Frame::Valid { record, end: at + HEADER + len },
+        Ok(record) => Frame::Valid { record: Box::new(record), end: at + HEADER + len },
         Err(_) => Frame::Invalid,
     }
 }
