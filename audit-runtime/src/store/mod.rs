@@ -18,6 +18,7 @@
 mod append;
 mod auditor;
 mod chain;
+mod dialect;
 mod events;
 mod journal;
 mod outbox;
@@ -375,7 +376,7 @@ impl AuditStore {
     pub async fn entries(&self, query: &EntryQuery) -> Result<Vec<StoredEntry>, StoreError> {
         // One object's entries on SQLite: walk its list from the newest (see `append.rs`); $1
         // and $2 are the object's type and id, bound first below. PostgreSQL has an index.
-        let walk = self.backend() == Backend::Sqlite && query.object_type.is_some() && query.object_id.is_some();
+        let walk = dialect::of(self.backend()).object_lists && query.object_type.is_some() && query.object_id.is_some();
         let mut sql = if walk {
             format!(
                 "WITH RECURSIVE object_chain (seq) AS (\
@@ -596,14 +597,9 @@ pub(crate) async fn open_pool(url: &DatabaseUrl, max: u32, acquire: Duration) ->
     pool_with(url, max, acquire, "")
 }
 
-/// The writer's pool: its connection, and one for the checkpoints it starts itself. SQLite's
-/// automatic checkpoint runs inside a commit, on the writer's path; it stays as a backstop at
-/// 16 MiB of WAL (4 000 pages, four times the default), reached only under sustained load, when
-/// the writer's own checkpoints, which run beside the next batch, never find the WAL idle
-/// enough to start it over.
+/// The writer's pool: its connection, and one for the checkpoints it starts itself.
 pub(crate) fn open_writer_pool(url: &DatabaseUrl) -> Result<AnyPool, StoreError> {
-    let extra = if url.backend == Backend::Sqlite { "PRAGMA wal_autocheckpoint = 4000;" } else { "" };
-    pool_with(url, 2, Duration::from_secs(2), extra)
+    pool_with(url, 2, Duration::from_secs(2), dialect::of(url.backend).writer_setup)
 }
 
 fn pool_with(url: &DatabaseUrl, max: u32, acquire: Duration, extra: &'static str) -> Result<AnyPool, StoreError> {
@@ -626,40 +622,19 @@ fn pool_with(url: &DatabaseUrl, max: u32, acquire: Duration, extra: &'static str
         .map_err(|source| url.connect_error(source))
 }
 
-/// Per-connection settings. SQLite: WAL lets readers work beside the writer, FULL makes each
-/// commit durable, the busy timeout lets several processes share the file, and a 64 MiB page
-/// cache keeps the indexes of a growing trail in memory (the default 2 MiB made the writer
-/// re-read pages from the OS on every batch).
-///
-/// PostgreSQL: a statement that runs a minute is stuck, and a transaction left idle for ten
-/// seconds belongs to a client that is gone (a stalled network, a killed process): the server
-/// ends it, so the chain's lock it holds does not stop every other replica. The client side has
-/// its own, shorter limit (`AuditorBuilder::write_timeout`).
+/// Per-connection settings (the dialect's).
 async fn prepare_connection(conn: &mut AnyConnection, backend: Backend) -> Result<(), sqlx::Error> {
     use sqlx::Executor as _;
-    match backend {
-        Backend::Sqlite => {
-            conn.execute(
-                "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 10000; \
-                 PRAGMA foreign_keys = ON; PRAGMA cache_size = -65536;",
-            )
-            .await?;
-        }
-        Backend::Postgres => {
-            conn.execute("SET statement_timeout = '60s'; SET idle_in_transaction_session_timeout = '10s'").await?;
-        }
-    }
-    Ok(())
+    conn.execute(dialect::of(backend).connection_setup).await.map(drop)
 }
 
-/// Starts a transaction that holds the chain's write lock: `BEGIN IMMEDIATE` on SQLite, an
-/// advisory lock on PostgreSQL (so replicas append one batch at a time; readers never wait).
+/// Starts a transaction that holds the chain's write lock (so replicas append one batch at a
+/// time; readers never wait).
 pub(crate) async fn begin_exclusive(conn: &mut AnyConnection, backend: Backend) -> Result<(), StoreError> {
-    let sql = match backend {
-        Backend::Sqlite => "BEGIN IMMEDIATE".to_owned(),
-        Backend::Postgres => format!("BEGIN; SELECT pg_advisory_xact_lock({})", schema::ADVISORY_LOCK_KEY),
-    };
-    sqlx::raw_sql(&sql).execute(&mut *conn).await.map_err(db_error("starting a write transaction"))?;
+    sqlx::raw_sql(dialect::of(backend).begin_exclusive)
+        .execute(&mut *conn)
+        .await
+        .map_err(db_error("starting a write transaction"))?;
     Ok(())
 }
 
@@ -715,10 +690,7 @@ async fn purge(
     let Some(hash) = hash else {
         return Ok(PurgeReport { removed: 0, checkpoint: None });
     };
-    let open_gate = match backend {
-        Backend::Sqlite => "UPDATE audit_purge_gate SET purging = 1 WHERE id = 1",
-        Backend::Postgres => "SET LOCAL audit.purging = 'on'",
-    };
+    let (open_gate, close_gate) = dialect::of(backend).purge_gate;
     sqlx::raw_sql(open_gate).execute(&mut *conn).await.map_err(db_error("opening the purge gate"))?;
     let removed = sqlx::query("DELETE FROM audit_entries WHERE seq <= $1")
         .bind(cut)
@@ -726,7 +698,7 @@ async fn purge(
         .await
         .map_err(db_error("removing old entries"))?
         .rows_affected();
-    if backend == Backend::Sqlite {
+    if dialect::of(backend).object_lists {
         // Objects whose every entry went: their lists are empty now.
         sqlx::query("DELETE FROM audit_object_heads WHERE last_seq <= $1")
             .bind(cut)
@@ -734,10 +706,6 @@ async fn purge(
             .await
             .map_err(db_error("removing the heads of purged histories"))?;
     }
-    let close_gate = match backend {
-        Backend::Sqlite => "UPDATE audit_purge_gate SET purging = 0 WHERE id = 1",
-        Backend::Postgres => "SET LOCAL audit.purging = 'off'",
-    };
     sqlx::raw_sql(close_gate).execute(&mut *conn).await.map_err(db_error("closing the purge gate"))?;
     sqlx::query("INSERT INTO audit_checkpoints (seq, hash, removed, created_us) VALUES ($1, $2, $3, $4)")
         .bind(cut)

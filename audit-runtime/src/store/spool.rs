@@ -31,8 +31,9 @@ impl Spool {
         let mut spool = Spool { path, offset_path: PathBuf::from(offset_path), pending: 0 };
         let offset = spool.offset();
         let bytes = record_log::read_from(&spool.path, offset).map_err(|e| spool.error(e))?;
-        let decoded = record_log::decode(&bytes, offset);
-        if !decoded.damaged.is_empty() || decoded.torn_tail > 0 {
+        let legacy = offset == 0 && bytes.first() == Some(&b'{');
+        let decoded = if legacy { legacy_lines(&bytes) } else { record_log::decode(&bytes, offset) };
+        if legacy || !decoded.damaged.is_empty() || decoded.torn_tail > 0 {
             record_log::quarantine(&spool.path, &decoded.damaged);
             let mut clean = Vec::new();
             for (record, _) in &decoded.records {
@@ -117,6 +118,31 @@ impl Spool {
     }
 }
 
+/// A spool of the JSON-lines format earlier releases wrote: its records get an identity of
+/// their own (they were never stored, or the old format would not have kept them) and the file
+/// is rewritten in frames.
+fn legacy_lines(bytes: &[u8]) -> record_log::Decoded {
+    let origin = super::record::new_origin();
+    let mut decoded = record_log::Decoded::default();
+    let mut at = 0u64;
+    for line in bytes.split_inclusive(|b| *b == b'\n') {
+        let start = at;
+        at += line.len() as u64;
+        if !line.ends_with(b"\n") {
+            decoded.torn_tail = line.len();
+            break;
+        }
+        match serde_json::from_slice::<super::record::RecordBody>(line) {
+            Ok(body) => {
+                let number = decoded.records.len() as u64 + 1;
+                decoded.records.push((Record { origin: origin.clone(), number, body }, at));
+            }
+            Err(_) => decoded.damaged.push((start, line.to_vec())),
+        }
+    }
+    decoded
+}
+
 fn remove_if_present(path: &Path) -> std::io::Result<()> {
     match std::fs::remove_file(path) {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
@@ -132,4 +158,24 @@ pub(crate) fn quarantine_records(path: &Path, records: &[Record]) -> Result<(), 
     }
     let file = OpenOptions::new().create(true).append(true).open(path)?;
     record_log::append_durably(&file, &bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_spool_of_the_earlier_json_lines_format_is_read_and_rewritten() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.spool");
+        let view = r#"{"kind":"view","object_type":"observation","object_id":"17","day":"2026-01-01"}"#;
+        std::fs::write(&path, format!("{view}\n{view}\nnot json\n{view}\n{{\"kind\":\"vi")).unwrap();
+        let spool = Spool::open(path.clone()).unwrap();
+        assert_eq!(spool.pending(), 3);
+        let records = spool.read_pending().unwrap();
+        let numbers: Vec<u64> = records.iter().map(|(r, _)| r.number).collect();
+        assert_eq!(numbers, [1, 2, 3]);
+        // Rewritten as frames: a second open reads the same records.
+        assert_eq!(Spool::open(path).unwrap().pending(), 3);
+    }
 }

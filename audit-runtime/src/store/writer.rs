@@ -21,9 +21,9 @@ use std::time::{Duration, Instant};
 use sqlx::{AnyConnection, AnyPool};
 use tokio::sync::oneshot;
 
-use super::append::RecentHeads;
 use super::auditor::{Counters, Done};
 use super::chain::EntryRow;
+use super::dialect::{self, RecentHeads};
 use super::journal::Journal;
 use super::record::{Record, RecordBody, new_origin};
 use super::spool::{Spool, quarantine_records};
@@ -422,7 +422,8 @@ impl Writer {
     fn checkpoint_after(&mut self, records: usize) {
         self.since_checkpoint += records;
         let idle = self.checkpoint.as_ref().is_none_or(tokio::task::JoinHandle::is_finished);
-        if self.settings.url.backend != Backend::Sqlite || self.since_checkpoint < CHECKPOINT_EVERY || !idle {
+        let own = dialect::of(self.settings.url.backend).own_checkpoints;
+        if !own || self.since_checkpoint < CHECKPOINT_EVERY || !idle {
             return;
         }
         let (Some(runtime), Some(pool)) = (&self.runtime, &self.pool) else { return };
@@ -617,18 +618,14 @@ pub(crate) async fn append_bodies<'b>(
     super::add_views(conn, &views).await
 }
 
-/// Whether the database refused a statement for the data it carried (not for an outage):
-/// PostgreSQL's classes 22 (data exception) and 23 (integrity), SQLite's constraint, size and
-/// type errors. Such a record would fail every retry, so it is quarantined instead.
+/// Whether the database refused a statement for the data it carried (not for an outage), as
+/// the backend's dialect reads the error code. Such a record would fail every retry, so it is
+/// quarantined instead.
 fn is_data_error(error: &StoreError, backend: Backend) -> bool {
     match error {
         StoreError::Serialize(_) => true,
         StoreError::Database { source: sqlx::Error::Database(db), .. } => {
-            let Some(code) = db.code() else { return false };
-            match backend {
-                Backend::Postgres => code.starts_with("22") || code.starts_with("23"),
-                Backend::Sqlite => code.parse::<i64>().is_ok_and(|c| matches!(c & 0xff, 18..=20)),
-            }
+            db.code().is_some_and(|code| (dialect::of(backend).refuses_data)(&code))
         }
         _ => false,
     }
