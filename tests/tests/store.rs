@@ -364,25 +364,26 @@ async fn purge_keeps_the_chain_verifiable(db: &TestDb) {
     assert_eq!((report.removed, report.checkpoint), (5, Some(5)));
     let verified = store.verify().await.unwrap();
     assert!(verified.is_intact(), "{verified:?}");
-    assert_eq!((verified.checked, verified.checkpoint), (5, Some(5)));
+    // The five kept, and the purge's own entry (seq 11), which names the checkpoint.
+    assert_eq!((verified.checked, verified.checkpoint), (6, Some(5)));
     let seqs: Vec<i64> = store.history("observation", "2").await.unwrap().iter().map(|s| s.seq).collect();
     assert_eq!(seqs, [7], "the history keeps what the purge kept");
 
     // The chain goes on from the checkpoint, also after purging everything.
-    assert_eq!(store.purge_before(OffsetDateTime::now_utc() + Duration::hours(1)).await.unwrap().removed, 5);
+    assert_eq!(store.purge_before(OffsetDateTime::now_utc() + Duration::hours(1)).await.unwrap().removed, 6);
     write_entries(&auditor, 3).await;
     let verified = store.verify().await.unwrap();
     assert!(verified.is_intact(), "{verified:?}");
-    assert_eq!(verified.checked, 3);
+    assert_eq!(verified.checked, 4);
     let seqs: Vec<i64> = store.history("observation", "1").await.unwrap().iter().map(|s| s.seq).collect();
-    assert_eq!(seqs, [11], "a history emptied by a purge starts again");
+    assert_eq!(seqs, [13], "a history emptied by a purge starts again");
     assert!(store.history("observation", "5").await.unwrap().is_empty());
 
     // A purge that would hide tampering is refused.
     db.drop_triggers().await;
-    db.sql("UPDATE audit_entries SET message = 'rewritten' WHERE seq = 11").await.unwrap();
+    db.sql("UPDATE audit_entries SET message = 'rewritten' WHERE seq = 13").await.unwrap();
     match store.purge_before(OffsetDateTime::now_utc() + Duration::hours(1)).await {
-        Err(StoreError::BrokenChain(broken)) => assert_eq!(broken.seq, 11),
+        Err(StoreError::BrokenChain(broken)) => assert_eq!(broken.seq, 13),
         other => panic!("expected the purge to be refused, got {other:?}"),
     }
 }
@@ -438,7 +439,7 @@ async fn a_newer_schema_is_refused(db: &TestDb) {
     let (_store, _auditor) = connect(db).await;
     db.sql("UPDATE audit_meta SET value = '99' WHERE key = 'schema_version'").await.unwrap();
     match AuditStore::connect(&db.url).await {
-        Err(error @ StoreError::NewerSchema { found: 99, supported: 4 }) => {
+        Err(error @ StoreError::NewerSchema { found: 99, supported: 5 }) => {
             assert!(error.to_string().contains("upgrade audit-runtime"), "{error}");
         }
         other => panic!("expected NewerSchema, got {other:?}"),

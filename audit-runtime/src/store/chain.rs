@@ -177,6 +177,16 @@ pub enum Tampering {
     InsertedOrReordered,
     /// The oldest remaining entry does not continue the last purge checkpoint.
     CheckpointMismatch,
+    /// A revision or version row differs from what the chain attests, or no entry attests it
+    /// (forged); `seq` is the attesting entry (0 when none).
+    RevisionAltered,
+    /// The view counts differ from the counts the chain attests.
+    ViewCountsAltered,
+    /// The newest purge checkpoint is not one the chain names: forged.
+    CheckpointForged,
+    /// The object index (an object's list of entries, or its newest entry) does not match the
+    /// chain: entries would be hidden from its history.
+    ObjectIndexAltered,
 }
 
 impl std::fmt::Display for Tampering {
@@ -186,6 +196,10 @@ impl std::fmt::Display for Tampering {
             Tampering::Deleted => "entries before it were deleted",
             Tampering::InsertedOrReordered => "inserted or reordered: it does not follow the entry before it",
             Tampering::CheckpointMismatch => "it does not continue the last purge checkpoint",
+            Tampering::RevisionAltered => "a revision or version differs from what the chain attests",
+            Tampering::ViewCountsAltered => "the view counts differ from what the chain attests",
+            Tampering::CheckpointForged => "the newest purge checkpoint is not one the chain names",
+            Tampering::ObjectIndexAltered => "the object index does not match the chain",
         })
     }
 }

@@ -16,6 +16,7 @@
 //! ```
 
 mod append;
+mod attest;
 mod auditor;
 mod chain;
 mod dialect;
@@ -372,7 +373,10 @@ impl AuditStore {
         self.entries(&EntryQuery::new().object(object_type, object_id)).await
     }
 
-    /// Entries matching `query`, newest first.
+    /// Entries matching `query`, newest first. The entries by which the chain attests
+    /// revisions, view counts and purges (object types `audit.revision`, `audit.views`,
+    /// `audit.purge`: the `audit.` prefix is reserved) are listed only when the query names
+    /// their object type.
     pub async fn entries(&self, query: &EntryQuery) -> Result<Vec<StoredEntry>, StoreError> {
         // One object's entries on SQLite: walk its list from the newest (see `append.rs`); $1
         // and $2 are the object's type and id, bound first below. PostgreSQL has an index.
@@ -426,6 +430,11 @@ impl AuditStore {
         for (i, clause) in number_clauses.iter().enumerate() {
             sql.push_str(&format!(" AND {clause} ${}", texts.len() + i + 1));
         }
+        if query.object_type.is_none() {
+            // The chain's own attestations (revisions, view counts, purges) are listed only
+            // when asked for by their object type.
+            sql.push_str(" AND object_type NOT LIKE 'audit.%'");
+        }
         sql.push_str(" ORDER BY seq DESC");
         if let Some(limit) = query.limit {
             sql.push_str(&format!(" LIMIT {limit}"));
@@ -446,9 +455,10 @@ impl AuditStore {
             .collect()
     }
 
-    /// Number of entries stored (after any purge).
+    /// Number of entries stored (after any purge), not counting the chain's own attestations
+    /// (see [`entries`](Self::entries)).
     pub async fn entry_count(&self) -> Result<u64, StoreError> {
-        let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM audit_entries")
+        let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM audit_entries WHERE object_type NOT LIKE 'audit.%'")
             .fetch_one(&self.inner.pool)
             .await
             .map_err(db_error("counting audit entries"))?;
@@ -462,11 +472,25 @@ impl AuditStore {
 
     /// [`verify`](Self::verify), calling `progress` with the number of entries checked so far
     /// after each page (for a progress bar).
+    ///
+    /// Besides each entry's hash and link, it checks what the chain attests about the other
+    /// tables: every revision and version as stored, the view counts, the newest purge
+    /// checkpoint, and (SQLite) the object lists and their heads. A problem there is reported
+    /// with the `seq` of the entry that attests the row (0 when none does).
     pub async fn verify_with_progress(&self, mut progress: impl FnMut(u64)) -> Result<VerifyReport, StoreError> {
         let checkpoint = self.last_checkpoint().await?;
-        let mut walker = ChainWalker::new(checkpoint.clone());
-        let mut after = checkpoint.as_ref().map_or(0, |(seq, _)| *seq);
-        let sql = format!("SELECT {ENTRY_COLUMNS} FROM audit_entries WHERE seq > $1 ORDER BY seq LIMIT 5000");
+        let start = checkpoint.as_ref().map(|(seq, hash, _)| (*seq, hash.clone()));
+        let mut walker = ChainWalker::new(start.clone());
+        let mut after = start.as_ref().map_or(0, |(seq, _)| *seq);
+        let lists = dialect::of(self.backend()).object_lists;
+        let prev = if lists { "object_prev" } else { "NULL AS object_prev" };
+        let sql = format!("SELECT {ENTRY_COLUMNS}, {prev} FROM audit_entries WHERE seq > $1 ORDER BY seq LIMIT 5000");
+        let mut attested = attest::Attested::default();
+        let report = |walker: &ChainWalker, first_broken| VerifyReport {
+            checked: walker.checked,
+            first_broken,
+            checkpoint: start.as_ref().map(|c| c.0),
+        };
         loop {
             let rows = sqlx::query(&sql)
                 .bind(after)
@@ -477,27 +501,27 @@ impl AuditStore {
                 break;
             }
             for row in &rows {
+                let object_prev: Option<i64> = get(row, "object_prev")?;
                 let row = entry_row(row)?;
                 after = row.seq;
-                if let Some(broken) = walker.check(&row, checkpoint.is_some()) {
-                    return Ok(VerifyReport {
-                        checked: walker.checked,
-                        first_broken: Some(broken),
-                        checkpoint: checkpoint.map(|c| c.0),
-                    });
+                if let Some(broken) = walker.check(&row, start.is_some()) {
+                    return Ok(report(&walker, Some(broken)));
                 }
+                attested.note(&row, lists, object_prev);
             }
             progress(walker.checked);
         }
-        Ok(VerifyReport { checked: walker.checked, first_broken: None, checkpoint: checkpoint.map(|c| c.0) })
+        let mut conn = self.inner.pool.acquire().await.map_err(|source| self.inner.url.connect_error(source))?;
+        let found = attested.check(&mut conn, checkpoint, lists).await?;
+        Ok(report(&walker, found.map(attest::Unattested::into_broken)))
     }
 
-    async fn last_checkpoint(&self) -> Result<Option<(i64, String)>, StoreError> {
-        let row = sqlx::query("SELECT seq, hash FROM audit_checkpoints ORDER BY seq DESC LIMIT 1")
+    async fn last_checkpoint(&self) -> Result<Option<(i64, String, i64)>, StoreError> {
+        let row = sqlx::query("SELECT seq, hash, removed FROM audit_checkpoints ORDER BY seq DESC LIMIT 1")
             .fetch_optional(&self.inner.pool)
             .await
             .map_err(db_error("reading the purge checkpoint"))?;
-        row.map(|row| Ok((get(&row, "seq")?, get(&row, "hash")?))).transpose()
+        row.map(|row| Ok((get(&row, "seq")?, get(&row, "hash")?, get(&row, "removed")?))).transpose()
     }
 
     /// Removes the entries older than `time` (the oldest ones, up to the first entry at or after
@@ -690,36 +714,38 @@ async fn purge(
     let Some(hash) = hash else {
         return Ok(PurgeReport { removed: 0, checkpoint: None });
     };
-    let (open_gate, close_gate) = dialect::of(backend).purge_gate;
-    sqlx::raw_sql(open_gate).execute(&mut *conn).await.map_err(db_error("opening the purge gate"))?;
-    let removed = sqlx::query("DELETE FROM audit_entries WHERE seq <= $1")
-        .bind(cut)
-        .execute(&mut *conn)
-        .await
-        .map_err(db_error("removing old entries"))?
-        .rows_affected();
-    if dialect::of(backend).object_lists {
-        // Objects whose every entry went: their lists are empty now.
-        sqlx::query("DELETE FROM audit_object_heads WHERE last_seq <= $1")
-            .bind(cut)
-            .execute(&mut *conn)
-            .await
-            .map_err(db_error("removing the heads of purged histories"))?;
-    }
-    sqlx::raw_sql(close_gate).execute(&mut *conn).await.map_err(db_error("closing the purge gate"))?;
+    // Revisions attested by the entries that go, go with them; the view counts those entries
+    // attested are carried by the purge's own entry, so the counts still verify.
+    let last_revision: Option<i64> = sqlx::query_scalar(
+        "SELECT MAX(CAST(object_id AS BIGINT)) FROM audit_entries WHERE seq <= $1 AND object_type = $2",
+    )
+    .bind(cut)
+    .bind(attest::REVISION)
+    .fetch_one(&mut *conn)
+    .await
+    .map_err(db_error("finding revisions to purge"))?;
+    let carried = attest::carried_views(conn, cut).await?;
+    let removed = (dialect::of(backend).purge)(conn, cut, last_revision.unwrap_or(0)).await?;
     sqlx::query("INSERT INTO audit_checkpoints (seq, hash, removed, created_us) VALUES ($1, $2, $3, $4)")
         .bind(cut)
-        .bind(hash)
+        .bind(hash.as_str())
         .bind(removed as i64)
         .bind(unix_micros(OffsetDateTime::now_utc()))
         .execute(&mut *conn)
         .await
         .map_err(db_error("writing the purge checkpoint"))?;
+    let mut rows = vec![EntryRow::from_entry(&attest::purge_entry(cut, &hash, removed, &carried))?];
+    append::append_entries(conn, backend, &mut rows, &mut dialect::RecentHeads::default()).await?;
     events::Purged { removed, checkpoint: cut }.emit();
     Ok(PurgeReport { removed, checkpoint: Some(cut) })
 }
 
-pub(crate) async fn append_revision(conn: &mut AnyConnection, revision: &RevisionRecord) -> Result<i64, StoreError> {
+/// Writes a revision and its versions; returns its id and the chain entry that attests them
+/// (a digest of the rows as stored).
+pub(crate) async fn append_revision(
+    conn: &mut AnyConnection,
+    revision: &RevisionRecord,
+) -> Result<(i64, AuditEntry), StoreError> {
     let (kind, id) = match &revision.user {
         Some(actor) => {
             let (kind, id) = actor_columns(actor);
@@ -727,38 +753,61 @@ pub(crate) async fn append_revision(conn: &mut AnyConnection, revision: &Revisio
         }
         None => (None, None),
     };
+    let comment = revision.comment.as_deref().map(storable);
+    let request_id = revision.request_id.as_deref().map(storable);
     let revision_id: i64 = sqlx::query_scalar(
         "INSERT INTO audit_revisions (created_us, actor_kind, actor_id, comment, request_id) \
          VALUES ($1, $2, $3, $4, $5) RETURNING id",
     )
     .bind(revision.created_us)
     .bind(kind)
-    .bind(id)
-    .bind(revision.comment.as_deref().map(storable))
-    .bind(revision.request_id.as_deref().map(storable))
+    .bind(id.as_deref())
+    .bind(comment.as_deref())
+    .bind(request_id.as_deref())
     .fetch_one(&mut *conn)
     .await
     .map_err(db_error("writing a revision"))?;
+    let mut digest = attest::RevisionDigest::default();
+    attest::revision_fields(
+        &mut digest,
+        revision.created_us,
+        kind,
+        id.as_deref(),
+        comment.as_deref(),
+        request_id.as_deref(),
+    );
     for version in &revision.versions {
         let fields: Vec<&str> = match &version.snapshot {
             serde_json::Value::Object(map) => map.keys().map(String::as_str).collect(),
             _ => Vec::new(),
         };
-        sqlx::query(
+        let (object_type, object_id, object_repr) =
+            (storable(&version.object_type), storable(&version.object_id), storable(&version.object_repr));
+        let fields = serde_json::to_string(&fields).map_err(StoreError::Serialize)?;
+        let snapshot = serde_json::to_string(&version.snapshot).map_err(StoreError::Serialize)?;
+        let version_id: i64 = sqlx::query_scalar(
             "INSERT INTO audit_versions (revision_id, object_type, object_id, object_repr, fields, snapshot) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
+             VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
         )
         .bind(revision_id)
-        .bind(storable(&version.object_type))
-        .bind(storable(&version.object_id))
-        .bind(storable(&version.object_repr))
-        .bind(serde_json::to_string(&fields).map_err(StoreError::Serialize)?)
-        .bind(serde_json::to_string(&version.snapshot).map_err(StoreError::Serialize)?)
-        .execute(&mut *conn)
+        .bind(object_type.as_str())
+        .bind(object_id.as_str())
+        .bind(object_repr.as_str())
+        .bind(fields.as_str())
+        .bind(snapshot.as_str())
+        .fetch_one(&mut *conn)
         .await
         .map_err(db_error("writing a version"))?;
+        attest::version_fields(&mut digest, version_id, &object_type, &object_id, &object_repr, &fields, &snapshot);
     }
-    Ok(revision_id)
+    let entry = attest::revision_entry(
+        revision_id,
+        revision.user.as_ref(),
+        revision.comment.as_deref(),
+        revision.request_id.as_deref(),
+        digest.finish(),
+    );
+    Ok((revision_id, entry))
 }
 
 /// Adds views to the per-day counters.

@@ -12,7 +12,7 @@ use super::url::Backend;
 use super::{StoreError, db_error};
 
 /// The schema version this build creates and understands.
-pub(crate) const SCHEMA_VERSION: i64 = 4;
+pub(crate) const SCHEMA_VERSION: i64 = 5;
 
 const META_TABLE: &str = "CREATE TABLE IF NOT EXISTS audit_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)";
 

@@ -22,7 +22,7 @@ use sqlx::{AnyConnection, AnyPool};
 use tokio::sync::oneshot;
 
 use super::auditor::{Counters, Done};
-use super::chain::EntryRow;
+use super::chain::{EntryRow, storable};
 use super::dialect::{self, RecentHeads};
 use super::journal::Journal;
 use super::record::{Record, RecordBody, new_origin};
@@ -606,16 +606,23 @@ pub(crate) async fn append_bodies<'b>(
         match body {
             RecordBody::Entry(entry) => rows.push(EntryRow::from_entry(entry)?),
             RecordBody::View { object_type, object_id, day } => {
-                *views.entry((object_type.clone(), object_id.clone(), day.clone())).or_default() += 1;
+                // As stored, so that the attestation names what the table holds.
+                *views.entry((storable(object_type), storable(object_id), storable(day))).or_default() += 1;
             }
             RecordBody::Revision(revision) => revisions.push(revision),
         }
     }
-    super::append::append_entries(conn, backend, &mut rows, recent_heads).await?;
+    // Revisions and view counts are attested by entries of the chain, after the batch's own.
+    let mut attestations = Vec::new();
     for revision in revisions {
-        super::append_revision(conn, revision).await?;
+        attestations.push(EntryRow::from_entry(&super::append_revision(conn, revision).await?.1)?);
     }
-    super::add_views(conn, &views).await
+    if !views.is_empty() {
+        super::add_views(conn, &views).await?;
+        attestations.push(EntryRow::from_entry(&super::attest::views_entry(&views))?);
+    }
+    rows.extend(attestations);
+    super::append::append_entries(conn, backend, &mut rows, recent_heads).await
 }
 
 /// Whether the database refused a statement for the data it carried (not for an outage), as

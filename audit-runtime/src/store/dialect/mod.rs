@@ -25,6 +25,11 @@ pub(crate) type AppendRows = for<'a> fn(
     (i64, String),
 ) -> Pin<Box<dyn Future<Output = Result<(), StoreError>> + Send + 'a>>;
 
+/// Removes entries up to `cut` and the revisions (with their versions) up to `last_revision`,
+/// past the append-only triggers; returns the entries removed.
+pub(crate) type PurgeRows =
+    for<'a> fn(&'a mut AnyConnection, i64, i64) -> Pin<Box<dyn Future<Output = Result<u64, StoreError>> + Send + 'a>>;
+
 /// One backend's ways.
 pub(crate) struct Dialect {
     /// Run on every new connection.
@@ -35,8 +40,8 @@ pub(crate) struct Dialect {
     pub(crate) begin_exclusive: &'static str,
     /// The migrations, by the version each brings the schema to.
     pub(crate) migrations: &'static [(i64, &'static str)],
-    /// Opens and closes the gate that lets `purge_before` delete entries.
-    pub(crate) purge_gate: (&'static str, &'static str),
+    /// How `purge_before` gets past the append-only triggers, which nothing else can.
+    pub(crate) purge: PurgeRows,
     /// Whether an object's history is a linked list with a heads table (else an index).
     pub(crate) object_lists: bool,
     /// Whether the writer runs the WAL checkpoints itself.

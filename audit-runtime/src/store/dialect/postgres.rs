@@ -27,13 +27,61 @@ pub(super) static DIALECT: Dialect = Dialect {
         (2, super::RATE_LIMITS_V2),
         (3, POSTGRES_INDEX_COSTS_V3),
         (4, POSTGRES_IDENTITY_V4),
+        (5, POSTGRES_PURGE_V5),
     ],
-    purge_gate: ("SET LOCAL audit.purging = 'on'", "SET LOCAL audit.purging = 'off'"),
+    purge: |conn, cut, last_revision| Box::pin(purge(conn, cut, last_revision)),
     object_lists: false,
     own_checkpoints: false,
     refuses_data,
     append: |conn, rows, _recent, _end_before| Box::pin(write_rows(conn, rows)),
 };
+
+/// Version 5: purging only through `audit_purge`, a `SECURITY DEFINER` function that the
+/// application's role may call (as `purge_before` does) but not imitate: the triggers let a
+/// delete through only while the purge flag is on *and* the current user is the table's owner,
+/// which inside the function it is, and for a role that sets the flag itself it is not. (The
+/// owner can drop the triggers anyway; anchors and witnessed checkpoints catch what that hides.)
+/// A direct call of the function leaves no checkpoint the chain attests, which `verify` reports.
+const POSTGRES_PURGE_V5: &str = r#"
+CREATE OR REPLACE FUNCTION audit_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'DELETE' AND current_setting('audit.purging', true) = 'on'
+       AND current_user = (SELECT pg_get_userbyid(relowner) FROM pg_class WHERE oid = TG_RELID) THEN
+        RETURN OLD;
+    END IF;
+    RAISE EXCEPTION '% is append-only: %', TG_TABLE_NAME,
+        CASE WHEN TG_OP = 'UPDATE' THEN 'rows cannot be changed'
+             ELSE 'remove old entries with purge_before' END;
+END
+$$;
+CREATE TRIGGER audit_revisions_no_truncate BEFORE TRUNCATE ON audit_revisions
+    FOR EACH STATEMENT EXECUTE FUNCTION audit_append_only();
+CREATE TRIGGER audit_versions_no_truncate BEFORE TRUNCATE ON audit_versions
+    FOR EACH STATEMENT EXECUTE FUNCTION audit_append_only();
+CREATE FUNCTION audit_purge(cut BIGINT, last_revision BIGINT) RETURNS BIGINT
+LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT AS $$
+DECLARE removed BIGINT;
+BEGIN
+    PERFORM set_config('audit.purging', 'on', true);
+    DELETE FROM audit_versions WHERE revision_id <= last_revision;
+    DELETE FROM audit_revisions WHERE id <= last_revision;
+    DELETE FROM audit_entries WHERE seq <= cut;
+    GET DIAGNOSTICS removed = ROW_COUNT;
+    PERFORM set_config('audit.purging', 'off', true);
+    RETURN removed;
+END
+$$;
+"#;
+
+async fn purge(conn: &mut AnyConnection, cut: i64, last_revision: i64) -> Result<u64, StoreError> {
+    let removed: i64 = sqlx::query_scalar("SELECT audit_purge($1, $2)")
+        .bind(cut)
+        .bind(last_revision)
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(db_error("removing old entries"))?;
+    Ok(removed as u64)
+}
 
 /// Classes 22 (data exception) and 23 (integrity constraint violation).
 fn refuses_data(code: &str) -> bool {

@@ -25,16 +25,83 @@ pub(super) static DIALECT: Dialect = Dialect {
     // writer's own checkpoints never find the WAL idle enough.
     writer_setup: "PRAGMA wal_autocheckpoint = 4000;",
     begin_exclusive: "BEGIN IMMEDIATE",
-    migrations: &[(1, SQLITE_V1), (2, super::RATE_LIMITS_V2), (3, SQLITE_OBJECT_CHAINS_V3), (4, SQLITE_IDENTITY_V4)],
-    purge_gate: (
-        "UPDATE audit_purge_gate SET purging = 1 WHERE id = 1",
-        "UPDATE audit_purge_gate SET purging = 0 WHERE id = 1",
-    ),
+    migrations: &[
+        (1, SQLITE_V1),
+        (2, super::RATE_LIMITS_V2),
+        (3, SQLITE_OBJECT_CHAINS_V3),
+        (4, SQLITE_IDENTITY_V4),
+        (5, SQLITE_PURGE_V5),
+    ],
+    purge: |conn, cut, last_revision| Box::pin(purge(conn, cut, last_revision)),
     object_lists: true,
     own_checkpoints: true,
     refuses_data,
     append: |conn, rows, recent, end_before| Box::pin(write_linked(conn, rows, recent, end_before)),
 };
+
+/// Version 5: nothing an `UPDATE` can open. The delete triggers refuse every delete; only
+/// `purge_before` removes them and puts them back, inside its own transaction (DDL is
+/// transactional in SQLite), so a crash in between leaves them in place.
+const SQLITE_PURGE_V5: &str = r#"
+DROP TRIGGER audit_entries_no_delete;
+DROP TABLE audit_purge_gate;
+CREATE TRIGGER audit_entries_no_delete BEFORE DELETE ON audit_entries
+BEGIN SELECT RAISE(ABORT, 'audit_entries is append-only: remove old entries with purge_before'); END;
+"#;
+
+const DELETE_TRIGGERS_OFF: [&str; 3] = [
+    "DROP TRIGGER IF EXISTS audit_entries_no_delete",
+    "DROP TRIGGER IF EXISTS audit_revisions_no_delete",
+    "DROP TRIGGER IF EXISTS audit_versions_no_delete",
+];
+
+const DELETE_TRIGGERS_ON: [&str; 3] = [
+    "CREATE TRIGGER audit_entries_no_delete BEFORE DELETE ON audit_entries \
+     BEGIN SELECT RAISE(ABORT, 'audit_entries is append-only: remove old entries with purge_before'); END",
+    "CREATE TRIGGER audit_revisions_no_delete BEFORE DELETE ON audit_revisions \
+     BEGIN SELECT RAISE(ABORT, 'audit_revisions is append-only'); END",
+    "CREATE TRIGGER audit_versions_no_delete BEFORE DELETE ON audit_versions \
+     BEGIN SELECT RAISE(ABORT, 'audit_versions is append-only'); END",
+];
+
+async fn run_all(
+    conn: &mut AnyConnection,
+    statements: [&'static str; 3],
+    context: &'static str,
+) -> Result<(), StoreError> {
+    for statement in statements {
+        sqlx::query(statement).execute(&mut *conn).await.map_err(db_error(context))?;
+    }
+    Ok(())
+}
+
+async fn purge(conn: &mut AnyConnection, cut: i64, last_revision: i64) -> Result<u64, StoreError> {
+    run_all(conn, DELETE_TRIGGERS_OFF, "lifting the delete guards").await?;
+    sqlx::query("DELETE FROM audit_versions WHERE revision_id <= $1")
+        .bind(last_revision)
+        .execute(&mut *conn)
+        .await
+        .map_err(db_error("removing old versions"))?;
+    sqlx::query("DELETE FROM audit_revisions WHERE id <= $1")
+        .bind(last_revision)
+        .execute(&mut *conn)
+        .await
+        .map_err(db_error("removing old revisions"))?;
+    let removed = sqlx::query("DELETE FROM audit_entries WHERE seq <= $1")
+        .bind(cut)
+        .execute(&mut *conn)
+        .await
+        .map_err(db_error("removing old entries"))?
+        .rows_affected();
+    // Objects whose every entry went: their lists are empty now.
+    sqlx::query("DELETE FROM audit_object_heads WHERE last_seq <= $1")
+        .bind(cut)
+        .execute(&mut *conn)
+        .await
+        .map_err(db_error("removing the heads of purged histories"))?;
+    run_all(conn, DELETE_TRIGGERS_ON, "restoring the delete guards").await?;
+    Ok(removed)
+}
 
 /// Constraint (19), too big (18) and type mismatch (20), by the primary result code.
 fn refuses_data(code: &str) -> bool {
