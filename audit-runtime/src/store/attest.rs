@@ -28,6 +28,11 @@ pub(crate) const REVISION: &str = "audit.revision";
 pub(crate) const VIEWS: &str = "audit.views";
 pub(crate) const PURGE: &str = "audit.purge";
 
+/// A revision row: id, created_us, actor kind and id, comment, request id.
+type RevisionRow = (i64, i64, Option<String>, Option<String>, Option<String>, Option<String>);
+/// A version row: id, revision id, object type, id and repr, fields, snapshot.
+type VersionRow = (i64, i64, String, String, String, String, String);
+
 /// View counts by (object type, object id, day).
 pub(crate) type ViewCounts = BTreeMap<(String, String, String), i64>;
 
@@ -276,20 +281,19 @@ impl Attested {
     }
 
     async fn check_revisions(&self, conn: &mut AnyConnection, purged: bool) -> Result<Option<Unattested>, StoreError> {
-        let revisions: Vec<(i64, i64, Option<String>, Option<String>, Option<String>, Option<String>)> =
-            sqlx::query_as(
-                "SELECT id, created_us, actor_kind, actor_id, comment, request_id FROM audit_revisions ORDER BY id",
-            )
-            .fetch_all(&mut *conn)
-            .await
-            .map_err(db_error("reading revisions to verify"))?;
-        let versions: Vec<(i64, i64, String, String, String, String, String)> = sqlx::query_as(
+        let revisions: Vec<RevisionRow> = sqlx::query_as(
+            "SELECT id, created_us, actor_kind, actor_id, comment, request_id FROM audit_revisions ORDER BY id",
+        )
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(db_error("reading revisions to verify"))?;
+        let versions: Vec<VersionRow> = sqlx::query_as(
             "SELECT id, revision_id, object_type, object_id, object_repr, fields, snapshot FROM audit_versions ORDER BY id",
         )
         .fetch_all(&mut *conn)
         .await
         .map_err(db_error("reading versions to verify"))?;
-        let mut by_revision: BTreeMap<i64, Vec<&(i64, i64, String, String, String, String, String)>> = BTreeMap::new();
+        let mut by_revision: BTreeMap<i64, Vec<&VersionRow>> = BTreeMap::new();
         for version in &versions {
             by_revision.entry(version.1).or_default().push(version);
         }
