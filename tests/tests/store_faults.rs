@@ -89,11 +89,15 @@ async fn a_stall_during_commit_is_an_outage_and_the_late_commit_stores_nothing_t
     let stalled_at = Instant::now();
     slowest = slowest.max(log_range(&auditor, 200..300).await);
     let started = Instant::now();
-    tokio::time::timeout(Duration::from_secs(10), auditor.flush())
-        .await
-        .expect("flush returns during the stall")
-        .expect("flush succeeds: the records are durable in the spool");
+    let flushed = tokio::time::timeout(Duration::from_secs(10), auditor.flush()).await;
     let flush_took = started.elapsed();
+    let stalled_for = stalled_at.elapsed();
+    if flushed.is_err() {
+        proxy.unstall(); // so that the auditor can stop
+    }
+    flushed
+        .unwrap_or_else(|_| panic!("flush did not return during the stall: {:?}", auditor.stats()))
+        .expect("flush succeeds: the records are durable in the spool");
     assert!(slowest < Duration::from_millis(100), "a caller waited {slowest:?} during the stall");
     assert!(flush_took < Duration::from_secs(5), "flush took {flush_took:?} during the stall");
     let stats = auditor.stats();
@@ -104,14 +108,64 @@ async fn a_stall_during_commit_is_an_outage_and_the_late_commit_stores_nothing_t
 
     // Un-stalled within the server's idle-transaction limit (10 s): the held COMMIT arrives
     // late and commits the batch the writer has spooled, then the spool is replayed.
-    assert!(stalled_at.elapsed() < Duration::from_secs(7), "the stall lasted too long to test a late COMMIT");
     proxy.unstall();
+    assert!(stalled_for < Duration::from_secs(7), "the stall lasted {stalled_for:?}: too long to test a late COMMIT");
     drain(&auditor).await;
     assert_eq!(proxy.held_commits_completed(), 1, "the held COMMIT reached the server and committed");
     log_range(&auditor, 300..350).await;
     auditor.flush().await.unwrap();
 
     assert_eq!(stored_messages(&db).await, messages(0..350), "every entry once, in order");
+    assert_intact(&db).await;
+    assert_eq!(auditor.stats().lost, 0);
+    drop(auditor);
+    db.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stall_mid_run_blocks_no_caller_and_loses_nothing() {
+    let Some((db, proxy)) = postgres_behind_proxy("stallmidrun").await else { return };
+    let store = AuditStore::connect(&proxy.url_for(&db)).await.unwrap();
+    let spool = tempfile::tempdir().unwrap();
+    let auditor = Auditor::builder(store)
+        .spool_path(spool.path().join("audit.spool"))
+        .write_timeout(Duration::from_secs(1))
+        .build()
+        .unwrap();
+
+    // A steady stream: 10 records every 5 ms for about 3 s. The stall starts in the middle of
+    // it, wherever the writer is (most likely inside a statement), and lasts about 2 s.
+    const ROUNDS: i64 = 600;
+    let stream = {
+        let auditor = auditor.clone();
+        tokio::spawn(async move {
+            let mut slowest = Duration::ZERO;
+            for round in 0..ROUNDS {
+                slowest = slowest.max(log_range(&auditor, round * 10..round * 10 + 10).await);
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            slowest
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    proxy.stall();
+    let stalled_at = Instant::now();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let started = Instant::now();
+    let flushed = tokio::time::timeout(Duration::from_secs(10), auditor.flush()).await;
+    let flush_took = started.elapsed();
+    let stats = auditor.stats();
+    tokio::time::sleep(Duration::from_secs(2).saturating_sub(stalled_at.elapsed())).await;
+    proxy.unstall();
+    let slowest = stream.await.unwrap();
+
+    let flushed = flushed.unwrap_or_else(|_| panic!("flush did not return during the stall: {stats:?}"));
+    flushed.expect("flush succeeds: the records are durable in the spool");
+    assert!(flush_took < Duration::from_secs(5), "flush took {flush_took:?} during the stall");
+    drain(&auditor).await;
+    assert!(stats.spooled > 0 && stats.write_errors >= 1, "the stall was handled as an outage: {stats:?}");
+    assert!(slowest < Duration::from_millis(100), "a caller waited {slowest:?}");
+    assert_eq!(stored_messages(&db).await, messages(0..ROUNDS * 10), "every entry once, in order");
     assert_intact(&db).await;
     assert_eq!(auditor.stats().lost, 0);
     drop(auditor);
