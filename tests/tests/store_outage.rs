@@ -153,7 +153,10 @@ async fn a_restart_writes_what_the_spool_holds() {
     let auditor = Auditor::builder(store.clone()).spool_path(&spool).build().unwrap();
     log_range(&auditor, 0..50).await;
     auditor.shutdown().await.unwrap();
-    assert!(std::fs::metadata(&spool).unwrap().len() > 0, "the process ends with its records in the spool");
+    // Each spooled record is a frame that starts with the spool format's marker.
+    let spooled = std::fs::read(&spool).unwrap();
+    let frames = spooled.windows(4).filter(|window| *window == b"\xA7AR1").count();
+    assert_eq!(frames, 50, "the process ends with its records in the spool");
 
     // "Restart": the database is back and a new auditor opens the same spool.
     proxy.restore().await;
