@@ -217,6 +217,15 @@ impl<X: AuditTransaction + ?Sized> TransactionRevision<'_, '_, X> {
     }
 }
 
+/// Whether the outbox holds no row (committed ones; others are not visible).
+pub(crate) async fn is_empty(conn: &mut AnyConnection) -> Result<bool, StoreError> {
+    let any: Option<i64> = sqlx::query_scalar("SELECT id FROM audit_outbox LIMIT 1")
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(db_error("looking into the outbox"))?;
+    Ok(any.is_none())
+}
+
 /// The oldest outbox rows: id and record text.
 pub(crate) async fn oldest(conn: &mut AnyConnection, limit: i64) -> Result<Vec<(i64, String)>, StoreError> {
     sqlx::query_as("SELECT id, record FROM audit_outbox ORDER BY id LIMIT $1")
