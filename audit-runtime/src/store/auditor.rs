@@ -85,9 +85,24 @@ pub struct AuditorBuilder {
     queue_capacity: usize,
     batch_size: usize,
     spool_path: Option<PathBuf>,
+    #[cfg(feature = "witness")]
+    witness: Option<super::witness::WitnessSetup>,
 }
 
 impl AuditorBuilder {
+    /// Signs a checkpoint of the chain's end with `key` on `schedule` (and at shutdown) and
+    /// hands it to `witness`, on a thread of its own: recording callers never wait for it.
+    #[cfg(feature = "witness")]
+    pub fn witness(
+        mut self,
+        key: super::witness::SecretKey,
+        witness: impl super::witness::Witness,
+        schedule: super::witness::CheckpointSchedule,
+    ) -> Self {
+        self.witness = Some(super::witness::WitnessSetup { key, witness: Box::new(witness), schedule });
+        self
+    }
+
     /// Records the queue holds before callers wait (default 65 536).
     pub fn queue_capacity(mut self, capacity: usize) -> Self {
         self.queue_capacity = capacity.max(1);
@@ -146,6 +161,8 @@ impl AuditorBuilder {
             recent_heads: RecentHeads::default(),
             checkpoint: None,
             since_checkpoint: 0,
+            #[cfg(feature = "witness")]
+            witness: self.witness.map(super::witness::WitnessHook::start),
         };
         let thread = std::thread::Builder::new()
             .name("audit-writer".into())
@@ -230,6 +247,8 @@ impl Auditor {
             queue_capacity: DEFAULT_QUEUE_CAPACITY,
             batch_size: DEFAULT_BATCH_SIZE,
             spool_path: None,
+            #[cfg(feature = "witness")]
+            witness: None,
         }
     }
 
@@ -412,6 +431,9 @@ struct Writer {
     /// SQLite: the checkpoint started last, and records written since.
     checkpoint: Option<tokio::task::JoinHandle<()>>,
     since_checkpoint: usize,
+    /// Signs and witnesses the chain's end on its own thread.
+    #[cfg(feature = "witness")]
+    witness: Option<super::witness::WitnessHook>,
 }
 
 impl Writer {
@@ -648,6 +670,10 @@ impl Writer {
             super::finish(&mut conn, result, "committing audit records").await
         })?;
         self.counters.written.fetch_add(records.len() as u64, Ordering::Relaxed);
+        #[cfg(feature = "witness")]
+        if let (Some(witness), Some(end)) = (&self.witness, rows.last()) {
+            witness.committed(end.seq, &end.hash);
+        }
         self.checkpoint_after(records.len());
         if self.failing {
             tracing::info!(event = "audit.store_recovered", url = %self.url.shown);
