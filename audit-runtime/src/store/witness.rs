@@ -30,24 +30,25 @@
 //! 9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60
 //! ```
 
+mod keys;
+mod schedule;
+
 use std::fs::File;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Condvar, Mutex};
-use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
 
-use ed25519_dalek::{Signature, Signer as _, SigningKey, Verifier as _, VerifyingKey};
+use ed25519_dalek::{Signature, Verifier as _};
 use time::OffsetDateTime;
 
 use super::{Anchor, AuditStore, StoreError, VerifyReport};
 
-const SECRET_HEADER: &str = "audit-runtime ed25519 secret key";
-const PUBLIC_HEADER: &str = "audit-runtime ed25519 public key";
+use keys::unhex;
+pub use keys::{PublicKey, SecretKey};
+pub use schedule::CheckpointSchedule;
+pub(crate) use schedule::{WitnessHook, WitnessSetup};
+
 /// Domain separation: a checkpoint signature can never be taken for another signed message.
 const CHECKPOINT_DOMAIN: &str = "audit-runtime checkpoint v1";
-/// After a failed write, how long the witness waits before trying again.
-const RETRY_AFTER: Duration = Duration::from_secs(1);
 
 /// What can go wrong with keys, checkpoints and witnesses. Messages name the file and what is
 /// accepted; they never hold a secret key.
@@ -111,125 +112,8 @@ pub enum WitnessError {
     Randomness(String),
 }
 
-fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> WitnessError + '_ {
+pub(crate) fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> WitnessError + '_ {
     move |source| WitnessError::Io { path: path.display().to_string(), source }
-}
-
-/// An Ed25519 signing key, kept outside the database. Its `Debug` shows only the public key.
-pub struct SecretKey {
-    key: SigningKey,
-}
-
-impl std::fmt::Debug for SecretKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SecretKey").field("public_key", &self.public_key().to_hex()).finish_non_exhaustive()
-    }
-}
-
-impl SecretKey {
-    /// A new key from the operating system's randomness.
-    pub fn generate() -> Result<Self, WitnessError> {
-        let mut seed = [0u8; 32];
-        getrandom::fill(&mut seed).map_err(|e| WitnessError::Randomness(e.to_string()))?;
-        Ok(SecretKey { key: SigningKey::from_bytes(&seed) })
-    }
-
-    /// The key in a key file's text form.
-    pub fn from_text(text: &str) -> Result<Self, WitnessError> {
-        Self::parse(text, "the key text")
-    }
-
-    /// Reads a key file (see the [module](self) documentation for its form).
-    pub fn read(path: impl AsRef<Path>) -> Result<Self, WitnessError> {
-        let path = path.as_ref();
-        let text = std::fs::read_to_string(path).map_err(io_error(path))?;
-        Self::parse(&text, &path.display().to_string())
-    }
-
-    fn parse(text: &str, source_name: &str) -> Result<Self, WitnessError> {
-        let seed = parse_key_text(text, source_name, "ed25519 secret key", SECRET_HEADER)?;
-        Ok(SecretKey { key: SigningKey::from_bytes(&seed) })
-    }
-
-    /// The key file's text.
-    pub fn to_text(&self) -> String {
-        format!("{SECRET_HEADER}\n{}\n", hex(self.key.as_bytes()))
-    }
-
-    /// Writes a new key file, readable by its owner only; refuses to replace an existing file.
-    pub fn write_new(&self, path: impl AsRef<Path>) -> Result<(), WitnessError> {
-        let path = path.as_ref();
-        let mut options = std::fs::OpenOptions::new();
-        options.write(true).create_new(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        let mut file = options.open(path).map_err(io_error(path))?;
-        file.write_all(self.to_text().as_bytes()).and_then(|()| file.sync_all()).map_err(io_error(path))
-    }
-
-    /// The public key that checks this key's signatures.
-    pub fn public_key(&self) -> PublicKey {
-        PublicKey { key: self.key.verifying_key() }
-    }
-
-    /// Signs the chain position `anchor` as of `time`.
-    pub fn sign(&self, anchor: &Anchor, time: OffsetDateTime) -> SignedCheckpoint {
-        let signature = self.key.sign(&checkpoint_message(anchor.seq, &anchor.hash, time));
-        SignedCheckpoint {
-            seq: anchor.seq,
-            hash: anchor.hash.clone(),
-            time,
-            public_key: self.public_key().to_hex(),
-            signature: hex(&signature.to_bytes()),
-        }
-    }
-}
-
-/// An Ed25519 public key: checks checkpoints signed with its [`SecretKey`].
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PublicKey {
-    key: VerifyingKey,
-}
-
-impl PublicKey {
-    /// The key in a key file's text form.
-    pub fn from_text(text: &str) -> Result<Self, WitnessError> {
-        Self::parse(text, "the key text")
-    }
-
-    /// Reads a public key file.
-    pub fn read(path: impl AsRef<Path>) -> Result<Self, WitnessError> {
-        let path = path.as_ref();
-        let text = std::fs::read_to_string(path).map_err(io_error(path))?;
-        Self::parse(&text, &path.display().to_string())
-    }
-
-    fn parse(text: &str, source_name: &str) -> Result<Self, WitnessError> {
-        let bytes = parse_key_text(text, source_name, "ed25519 public key", PUBLIC_HEADER)?;
-        let key = VerifyingKey::from_bytes(&bytes).map_err(|_| WitnessError::BadKey {
-            source_name: source_name.to_owned(),
-            kind: "ed25519 public key",
-            header: PUBLIC_HEADER,
-            reason: "the 32 bytes are not a point of the curve".to_owned(),
-        })?;
-        Ok(PublicKey { key })
-    }
-
-    /// The key file's text.
-    pub fn to_text(&self) -> String {
-        format!("{PUBLIC_HEADER}\n{}\n", self.to_hex())
-    }
-
-    /// Writes the key file (replacing an older one).
-    pub fn write(&self, path: impl AsRef<Path>) -> Result<(), WitnessError> {
-        let path = path.as_ref();
-        std::fs::write(path, self.to_text()).map_err(io_error(path))
-    }
-
-    /// The key as 64 hex digits.
-    pub fn to_hex(&self) -> String {
-        hex(self.key.as_bytes())
-    }
 }
 
 /// The chain position `seq` with its `hash` at `time`, signed. Serialised as JSON with the
@@ -264,13 +148,15 @@ impl SignedCheckpoint {
         };
         let bytes: [u8; 64] = unhex(&self.signature).and_then(|b| b.try_into().ok()).ok_or_else(bad)?;
         let signature = Signature::from_bytes(&bytes);
-        key.key.verify(&checkpoint_message(self.seq, &self.hash, self.time), &signature).map_err(|_| bad())?;
+        key.verifying_key()
+            .verify(&checkpoint_message(self.seq, &self.hash, self.time), &signature)
+            .map_err(|_| bad())?;
         Ok(self.anchor())
     }
 }
 
 /// What is signed: the domain, the position, the hash and the time (Unix nanoseconds).
-fn checkpoint_message(seq: i64, hash: &str, time: OffsetDateTime) -> Vec<u8> {
+pub(crate) fn checkpoint_message(seq: i64, hash: &str, time: OffsetDateTime) -> Vec<u8> {
     format!("{CHECKPOINT_DOMAIN}\n{seq}\n{hash}\n{}\n", time.unix_timestamp_nanos()).into_bytes()
 }
 
@@ -358,38 +244,6 @@ impl Witness for DirectoryWitness {
     }
 }
 
-/// When the auditor signs a checkpoint: after a number of new entries, after a time with new
-/// entries, or both (whichever comes first); and always at shutdown when entries are new.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct CheckpointSchedule {
-    entries: Option<u64>,
-    interval: Option<Duration>,
-}
-
-impl CheckpointSchedule {
-    /// Every `count` entries (at least 1).
-    pub fn entries(count: u64) -> Self {
-        CheckpointSchedule { entries: Some(count.max(1)), interval: None }
-    }
-
-    /// Every `interval` while entries are written.
-    pub fn interval(interval: Duration) -> Self {
-        CheckpointSchedule { entries: None, interval: Some(interval) }
-    }
-
-    /// Also every `count` entries.
-    pub fn with_entries(mut self, count: u64) -> Self {
-        self.entries = Some(count.max(1));
-        self
-    }
-
-    /// Also every `interval`.
-    pub fn with_interval(mut self, interval: Duration) -> Self {
-        self.interval = Some(interval);
-        self
-    }
-}
-
 /// Checks `store` against the newest checkpoint in `witness`, signed by `key`: the signature,
 /// then [`AuditStore::verify_against`] its position. Gives the checkpoint and the report.
 pub async fn verify_with_witness(
@@ -402,154 +256,6 @@ pub async fn verify_with_witness(
     let anchor = checkpoint.verify(key)?;
     let report = store.verify_against(&anchor).await?;
     Ok((checkpoint, report))
-}
-
-/// The auditor's side: the writer hands over the chain's end after each commit (a lock and a
-/// store, nothing more); a thread of its own signs and writes on the schedule.
-pub(crate) struct WitnessHook {
-    shared: Arc<(Mutex<Pending>, Condvar)>,
-    thread: Option<JoinHandle<()>>,
-}
-
-#[derive(Default)]
-struct Pending {
-    end: Option<(i64, String)>,
-    stop: bool,
-}
-
-/// What the builder keeps until the writer starts.
-pub(crate) struct WitnessSetup {
-    pub(crate) key: SecretKey,
-    pub(crate) witness: Box<dyn Witness>,
-    pub(crate) schedule: CheckpointSchedule,
-}
-
-impl WitnessHook {
-    pub(crate) fn start(setup: WitnessSetup) -> Self {
-        let shared = Arc::new((Mutex::new(Pending::default()), Condvar::new()));
-        let theirs = shared.clone();
-        let thread = std::thread::Builder::new()
-            .name("audit-witness".into())
-            .spawn(move || run(setup, &theirs))
-            .map_err(|error| tracing::error!(event = "audit.witness_not_started", error = %error))
-            .ok();
-        WitnessHook { shared, thread }
-    }
-
-    /// The chain ends at `seq` with `hash` after a commit.
-    pub(crate) fn committed(&self, seq: i64, hash: &str) {
-        let (lock, wake) = &*self.shared;
-        if let Ok(mut pending) = lock.lock() {
-            pending.end = Some((seq, hash.to_owned()));
-            wake.notify_one();
-        }
-    }
-}
-
-impl Drop for WitnessHook {
-    /// Signs the last end if it is new, then stops.
-    fn drop(&mut self) {
-        let (lock, wake) = &*self.shared;
-        if let Ok(mut pending) = lock.lock() {
-            pending.stop = true;
-            wake.notify_one();
-        }
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
-}
-
-fn run(mut setup: WitnessSetup, shared: &(Mutex<Pending>, Condvar)) {
-    let (lock, wake) = shared;
-    let schedule = setup.schedule;
-    let mut signed_seq = 0_i64;
-    let mut last_signed = Instant::now();
-    let mut retry_at: Option<Instant> = None;
-    loop {
-        let Ok(mut pending) = lock.lock() else { return };
-        let (end, stop) = loop {
-            let now = Instant::now();
-            let new = pending.end.as_ref().map_or(0, |(seq, _)| seq - signed_seq).max(0) as u64;
-            let retry_due = retry_at.is_none_or(|at| now >= at);
-            let by_count = schedule.entries.is_some_and(|n| new >= n);
-            let by_time = schedule.interval.is_some_and(|t| new > 0 && now.duration_since(last_signed) >= t);
-            if pending.stop || (retry_due && (by_count || by_time)) {
-                break (pending.end.clone().filter(|_| new > 0), pending.stop);
-            }
-            // Asleep until a commit, the interval's end (with new entries), or the retry time.
-            let wait = match retry_at.filter(|at| *at > now) {
-                Some(at) => Some(at - now),
-                None if new > 0 => schedule.interval.map(|t| (last_signed + t).saturating_duration_since(now)),
-                None => None,
-            };
-            pending = match wait {
-                Some(wait) => match wake.wait_timeout(pending, wait.max(Duration::from_millis(1))) {
-                    Ok((guard, _)) => guard,
-                    Err(_) => return,
-                },
-                None => match wake.wait(pending) {
-                    Ok(guard) => guard,
-                    Err(_) => return,
-                },
-            };
-        };
-        drop(pending);
-        if let Some((seq, hash)) = end {
-            let checkpoint = setup.key.sign(&Anchor { seq, hash }, OffsetDateTime::now_utc());
-            match setup.witness.record(&checkpoint) {
-                Ok(()) => {
-                    signed_seq = seq;
-                    last_signed = Instant::now();
-                    retry_at = None;
-                    tracing::debug!(event = "audit.checkpoint_witnessed", seq);
-                }
-                Err(error) => {
-                    tracing::error!(event = "audit.witness_failed", seq, error = &error as &dyn std::error::Error);
-                    retry_at = Some(Instant::now() + RETRY_AFTER);
-                }
-            }
-        }
-        if stop {
-            return;
-        }
-    }
-}
-
-fn parse_key_text(
-    text: &str,
-    source_name: &str,
-    kind: &'static str,
-    header: &'static str,
-) -> Result<[u8; 32], WitnessError> {
-    let bad = |reason: &str| WitnessError::BadKey {
-        source_name: source_name.to_owned(),
-        kind,
-        header,
-        reason: reason.to_owned(),
-    };
-    let mut lines = text.lines().map(str::trim).filter(|line| !line.is_empty() && !line.starts_with('#'));
-    match lines.next() {
-        Some(line) if line == header => {}
-        Some(_) => return Err(bad("its first line names another kind of file or key")),
-        None => return Err(bad("it is empty")),
-    }
-    let line = lines.next().ok_or_else(|| bad("the key line is missing"))?;
-    if lines.next().is_some() {
-        return Err(bad("it has more than one key line"));
-    }
-    unhex(line).and_then(|bytes| bytes.try_into().ok()).ok_or_else(|| bad("the key line is not 64 hex digits"))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn unhex(text: &str) -> Option<Vec<u8>> {
-    if text.len() % 2 != 0 || !text.is_ascii() {
-        return None;
-    }
-    (0..text.len()).step_by(2).map(|i| u8::from_str_radix(&text[i..i + 2], 16).ok()).collect()
 }
 
 #[cfg(test)]
@@ -575,20 +281,6 @@ mod tests {
         let mut edited = checkpoint.clone();
         edited.seq = 41;
         assert!(edited.verify(&key.public_key()).is_err());
-    }
-
-    #[test]
-    fn key_files_round_trip_and_bad_ones_say_what_is_expected() {
-        let key = SecretKey::generate().unwrap();
-        let again = SecretKey::from_text(&key.to_text()).unwrap();
-        assert_eq!(again.public_key(), key.public_key());
-        assert_eq!(PublicKey::from_text(&key.public_key().to_text()).unwrap(), key.public_key());
-        assert!(!format!("{key:?}").contains(&hex(key.key.as_bytes())), "Debug never shows the secret");
-
-        let error = PublicKey::from_text(&key.to_text()).unwrap_err().to_string();
-        assert!(error.contains("another kind") && error.contains(PUBLIC_HEADER), "{error}");
-        let error = SecretKey::from_text(&format!("{SECRET_HEADER}\nxyz\n")).unwrap_err().to_string();
-        assert!(error.contains("64 hex digits"), "{error}");
     }
 
     #[test]
