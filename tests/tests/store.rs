@@ -143,18 +143,18 @@ async fn revisions_versions_and_revert(db: &TestDb) {
     assert_eq!(versions[1].object.value, 1.5);
     assert!(versions[0].created_at >= versions[1].created_at);
 
-    let first: Observation = store.revert(versions[1].id).await.unwrap();
+    let first: Observation = store.revert(&obj, versions[1].id).await.unwrap();
     assert_eq!(first.value, 1.5);
     assert_eq!(first.note, None);
-    assert_eq!(first.patient_ssn, "", "a redacted field is never stored, so it comes back as its default");
-    assert!(first.cache.is_empty(), "a skipped field is never stored");
-    let latest: Observation = store.revert(versions[0].id).await.unwrap();
+    assert_eq!(first.patient_ssn, obj.patient_ssn, "a redacted field is never stored: it keeps current's value");
+    assert_eq!(first.cache, obj.cache, "a skipped field is never stored: it keeps current's value");
+    let latest: Observation = store.revert(&obj, versions[0].id).await.unwrap();
     assert_eq!(latest.note.as_deref(), Some("rechecked"));
     assert_eq!(store.versions::<Observation>("6").await.unwrap().len(), 1);
 
     let snapshots = db.text("SELECT COALESCE(STRING_AGG(snapshot, ' '), '') FROM audit_versions").await;
     assert!(!snapshots.contains("SSN-SECRET"), "{snapshots}");
-    match store.revert::<Observation>(999).await {
+    match store.revert(&obj, 999).await {
         Err(StoreError::NotFound { what }) => assert_eq!(what, "version 999"),
         other => panic!("expected NotFound, got {other:?}"),
     }
@@ -198,10 +198,12 @@ async fn revert_of_an_older_shape(db: &TestDb) {
     rev.commit().await.unwrap();
     let version = store.versions::<WardV1>("1").await.unwrap().remove(0);
 
-    let v2: WardV2 = store.revert(version.id).await.unwrap();
+    let current = WardV2 { id: 1, name: "Oncology".into(), beds: 30 };
+    let v2: WardV2 = store.revert(&current, version.id).await.unwrap();
     assert_eq!((v2.name.as_str(), v2.beds), ("Cardiology", 12), "new fields take their serde default");
 
-    let error = store.revert::<WardV3>(version.id).await.unwrap_err();
+    let current = WardV3 { id: 1, name: "Oncology".into(), head_nurse: "Ann".into() };
+    let error = store.revert(&current, version.id).await.unwrap_err();
     let message = error.to_string();
     assert!(message.contains("missing field `head_nurse`"), "{message}");
     assert!(message.contains("[\"id\", \"name\"]"), "the error names the fields the snapshot has: {message}");

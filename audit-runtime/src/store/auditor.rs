@@ -101,9 +101,24 @@ pub struct AuditorBuilder {
     journal: Option<PathBuf>,
     write_timeout: Duration,
     outbox_poll: Duration,
+    #[cfg(feature = "witness")]
+    witness: Option<super::witness::WitnessSetup>,
 }
 
 impl AuditorBuilder {
+    /// Signs a checkpoint of the chain's end with `key` on `schedule` (and at shutdown) and
+    /// hands it to `witness`, on a thread of its own: recording callers never wait for it.
+    #[cfg(feature = "witness")]
+    pub fn witness(
+        mut self,
+        key: super::witness::SecretKey,
+        witness: impl super::witness::Witness,
+        schedule: super::witness::CheckpointSchedule,
+    ) -> Self {
+        self.witness = Some(super::witness::WitnessSetup { key, witness: Box::new(witness), schedule });
+        self
+    }
+
     /// Records the queue holds before callers wait (default 65 536).
     pub fn queue_capacity(mut self, capacity: usize) -> Self {
         self.queue_capacity = capacity.max(1);
@@ -193,6 +208,8 @@ impl AuditorBuilder {
             hold_capacity: self.queue_capacity,
             write_timeout: self.write_timeout,
             outbox_poll: self.outbox_poll,
+            #[cfg(feature = "witness")]
+            witness: self.witness,
         });
         let thread = std::thread::Builder::new()
             .name("audit-writer".into())
@@ -297,6 +314,8 @@ impl Auditor {
             journal: None,
             write_timeout: DEFAULT_WRITE_TIMEOUT,
             outbox_poll: DEFAULT_OUTBOX_POLL,
+            #[cfg(feature = "witness")]
+            witness: None,
         }
     }
 

@@ -15,6 +15,7 @@
 //! # Ok(()) }
 //! ```
 
+mod anchor;
 mod append;
 mod attest;
 mod auditor;
@@ -26,8 +27,11 @@ mod outbox;
 mod record;
 mod record_log;
 mod schema;
+mod snapshot;
 mod spool;
 mod url;
+#[cfg(feature = "witness")]
+pub mod witness;
 mod writer;
 
 use std::sync::Arc;
@@ -38,8 +42,9 @@ use sqlx::any::AnyPoolOptions;
 use sqlx::{AnyConnection, AnyPool, Connection, Row};
 use time::{Date, OffsetDateTime};
 
-use crate::audit::{Actor, AuditEntry, Audited};
+use crate::audit::{Action, Actor, AuditEntry, Audited};
 
+pub use anchor::{Anchor, AnchorMismatch, AnchorParseError};
 pub use auditor::{Auditor, AuditorBuilder, AuditorStats, Revision};
 pub use chain::{BrokenEntry, Tampering};
 pub use outbox::{AuditTransaction, InTransaction, TransactionRevision};
@@ -125,6 +130,52 @@ pub enum StoreError {
         /// serde's message, naming the field.
         reason: String,
     },
+    /// The database was made by an older version of the toolkit: a read-only open
+    /// ([`AuditStore::open_existing`]) does not migrate it.
+    #[error(
+        "the audit schema in this database is version {found}, older than this build reads ({supported}): \
+         open it once with AuditStore::connect (or start the application) to migrate it"
+    )]
+    OlderSchema {
+        /// The version found.
+        found: i64,
+        /// The version this build reads.
+        supported: i64,
+    },
+    /// A read-only open found no store: the SQLite file does not exist, or the database has no
+    /// audit tables. Nothing was created.
+    #[error("no audit store at {location}: {reason} (nothing was created)")]
+    NoStore {
+        /// The file path or URL (password hidden).
+        location: String,
+        /// What was missing.
+        reason: String,
+    },
+    /// [`AuditStore::revert`] was given a version of another object.
+    #[error(
+        "version {version_id} is a version of {version_object}, not of {current_object}: \
+         revert takes a version of the object it is given"
+    )]
+    VersionOfAnotherObject {
+        /// The version asked for.
+        version_id: i64,
+        /// The object the version belongs to (`type id`).
+        version_object: String,
+        /// The object given (`type id`).
+        current_object: String,
+    },
+    /// [`AuditStore::verify_against`]: the store does not hold what the anchor saw.
+    #[error("the store does not match the anchor {anchor}: {mismatch}")]
+    AnchorMismatch {
+        /// The anchor checked against.
+        anchor: Anchor,
+        /// What was found instead.
+        mismatch: AnchorMismatch,
+    },
+    /// A key, checkpoint or witness could not be used (feature `witness`).
+    #[cfg(feature = "witness")]
+    #[error(transparent)]
+    Witness(#[from] witness::WitnessError),
     /// Nothing with that id.
     #[error("{what} does not exist")]
     NotFound {
@@ -205,6 +256,8 @@ pub struct EntryQuery {
     object_type: Option<String>,
     object_id: Option<String>,
     actor: Option<Actor>,
+    action: Option<Action>,
+    request_id: Option<String>,
     since: Option<OffsetDateTime>,
     until: Option<OffsetDateTime>,
     before_seq: Option<i64>,
@@ -230,6 +283,16 @@ impl EntryQuery {
     /// Entries made by one actor.
     pub fn actor(mut self, actor: &Actor) -> Self {
         self.actor = Some(actor.clone());
+        self
+    }
+    /// Entries of one action.
+    pub fn action(mut self, action: Action) -> Self {
+        self.action = Some(action);
+        self
+    }
+    /// Entries recorded in one request (its request id).
+    pub fn request_id(mut self, request_id: &str) -> Self {
+        self.request_id = Some(request_id.to_owned());
         self
     }
     /// Entries at or after `time`.
@@ -263,6 +326,8 @@ pub struct VerifyReport {
     pub first_broken: Option<BrokenEntry>,
     /// The purge checkpoint the check started from (`seq`), if entries were purged.
     pub checkpoint: Option<i64>,
+    /// The newest position checked, when intact (see [`VerifyReport::head`]).
+    head: Option<Anchor>,
 }
 
 impl VerifyReport {
@@ -288,13 +353,16 @@ pub struct Version<T> {
     pub id: i64,
     /// The revision it belongs to.
     pub revision_id: i64,
+    /// The id of the object it is a version of.
+    pub object_id: String,
     /// The object as it was.
     pub object: T,
     /// Who made the revision.
     pub user: Option<Actor>,
     /// The revision's comment.
     pub comment: Option<String>,
-    /// When the revision was committed.
+    /// When the revision was committed (RFC 3339 in JSON).
+    #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
 }
 
@@ -344,6 +412,68 @@ impl AuditStore {
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
         let url = migrated(url, schema::SCHEMA_VERSION).await?;
         let pool = open_pool(&url, 8, Duration::from_secs(10)).await?;
+        Ok(AuditStore { inner: Arc::new(StoreInner { pool, url }) })
+    }
+
+    /// Opens an existing store to read it, and only to read it: nothing is created or migrated.
+    /// A missing SQLite file, a database without audit tables, or one whose schema is older or
+    /// newer than this build's, is an error. SQLite is opened with `mode=ro`; PostgreSQL
+    /// sessions are `default_transaction_read_only`. Writing through the returned store (an
+    /// [`Auditor`], [`purge_before`](Self::purge_before)) fails.
+    pub async fn open_existing(url: &str) -> Result<Self, StoreError> {
+        let mut url = DatabaseUrl::parse(url)?;
+        if let Some(path) = &url.sqlite_path {
+            if !path.is_file() {
+                return Err(StoreError::NoStore {
+                    location: path.display().to_string(),
+                    reason: "the file does not exist".to_owned(),
+                });
+            }
+            let (base, query) = url.connect.split_once('?').unwrap_or((url.connect.as_str(), ""));
+            let mut params: Vec<&str> = query.split('&').filter(|p| !p.is_empty() && !p.starts_with("mode=")).collect();
+            params.push("mode=ro");
+            url.connect = format!("{base}?{}", params.join("&"));
+        }
+        sqlx::any::install_default_drivers();
+        let backend = url.backend;
+        let pool = AnyPoolOptions::new()
+            .max_connections(4)
+            .acquire_timeout(Duration::from_secs(10))
+            .after_connect(move |conn, _meta| {
+                Box::pin(async move {
+                    use sqlx::Executor as _;
+                    let setting = match backend {
+                        Backend::Sqlite => "PRAGMA busy_timeout = 10000",
+                        Backend::Postgres => "SET default_transaction_read_only = on",
+                    };
+                    conn.execute(setting).await.map(drop)
+                })
+            })
+            .connect(&url.connect)
+            .await
+            .map_err(|source| StoreError::Connect { url: url.shown.clone(), source })?;
+        let version: Option<String> =
+            match sqlx::query_scalar("SELECT value FROM audit_meta WHERE key = 'schema_version'")
+                .fetch_optional(&pool)
+                .await
+            {
+                Ok(version) => version,
+                Err(sqlx::Error::Database(_)) => None,
+                Err(source) => return Err(StoreError::Database { context: "reading the schema version", source }),
+            };
+        let Some(version) = version else {
+            let location = url.sqlite_path.as_ref().map_or_else(|| url.shown.clone(), |p| p.display().to_string());
+            return Err(StoreError::NoStore { location, reason: "the database has no audit tables".to_owned() });
+        };
+        let found = version.parse::<i64>().map_err(|_| StoreError::Corrupt {
+            what: format!("audit_meta.schema_version is {version:?}, not a number"),
+        })?;
+        if found > schema::SCHEMA_VERSION {
+            return Err(StoreError::NewerSchema { found, supported: schema::SCHEMA_VERSION });
+        }
+        if found < schema::SCHEMA_VERSION {
+            return Err(StoreError::OlderSchema { found, supported: schema::SCHEMA_VERSION });
+        }
         Ok(AuditStore { inner: Arc::new(StoreInner { pool, url }) })
     }
 
@@ -410,6 +540,14 @@ impl AuditStore {
             text_clauses.push("actor_kind");
             texts.push(id.to_owned());
             text_clauses.push("actor_id");
+        }
+        if let Some(action) = query.action {
+            texts.push(action.as_str().to_owned());
+            text_clauses.push("action");
+        }
+        if let Some(request_id) = &query.request_id {
+            texts.push(request_id.clone());
+            text_clauses.push("request_id");
         }
         for (i, column) in text_clauses.iter().enumerate() {
             sql.push_str(&format!(" AND {column} = ${}", i + 1));
@@ -482,14 +620,16 @@ impl AuditStore {
         let start = checkpoint.as_ref().map(|(seq, hash, _)| (*seq, hash.clone()));
         let mut walker = ChainWalker::new(start.clone());
         let mut after = start.as_ref().map_or(0, |(seq, _)| *seq);
+        let mut head: Option<(i64, String)> = None;
         let lists = dialect::of(self.backend()).object_lists;
         let prev = if lists { "object_prev" } else { "NULL AS object_prev" };
         let sql = format!("SELECT {ENTRY_COLUMNS}, {prev} FROM audit_entries WHERE seq > $1 ORDER BY seq LIMIT 5000");
         let mut attested = attest::Attested::default();
-        let report = |walker: &ChainWalker, first_broken| VerifyReport {
+        let report = |walker: &ChainWalker, first_broken, head| VerifyReport {
             checked: walker.checked,
             first_broken,
             checkpoint: start.as_ref().map(|c| c.0),
+            head,
         };
         loop {
             let rows = sqlx::query(&sql)
@@ -505,15 +645,20 @@ impl AuditStore {
                 let row = entry_row(row)?;
                 after = row.seq;
                 if let Some(broken) = walker.check(&row, start.is_some()) {
-                    return Ok(report(&walker, Some(broken)));
+                    return Ok(report(&walker, Some(broken), None));
                 }
                 attested.note(&row, lists, object_prev);
+                head = Some((row.seq, row.hash));
             }
             progress(walker.checked);
         }
         let mut conn = self.inner.pool.acquire().await.map_err(|source| self.inner.url.connect_error(source))?;
         let found = attested.check(&mut conn, checkpoint, lists).await?;
-        Ok(report(&walker, found.map(attest::Unattested::into_broken)))
+        if let Some(found) = found {
+            return Ok(report(&walker, Some(found.into_broken()), None));
+        }
+        let head = head.or(start.clone()).map(|(seq, hash)| Anchor { seq, hash });
+        Ok(report(&walker, None, head))
     }
 
     async fn last_checkpoint(&self) -> Result<Option<(i64, String, i64)>, StoreError> {
@@ -537,27 +682,64 @@ impl AuditStore {
         finish(&mut conn, result, "purging old audit entries").await
     }
 
-    /// The snapshots of one object, newest first.
+    /// The snapshots of one object, newest first. A snapshot never holds redacted and skipped
+    /// fields: here they read as empty values (`""`, `0`, `[]`, `None`), and
+    /// [`revert`](Self::revert) gives them the current object's values.
     pub async fn versions<T: Audited + DeserializeOwned>(
         &self,
         object_id: &str,
     ) -> Result<Vec<Version<T>>, StoreError> {
-        let rows = sqlx::query(
+        self.version_rows(T::object_type(), object_id).await?.iter().map(version_from_row).collect()
+    }
+
+    /// The snapshots of one object as stored (JSON), newest first: for tools that do not know
+    /// the object's type, such as `audit versions`.
+    pub async fn version_snapshots(
+        &self,
+        object_type: &str,
+        object_id: &str,
+    ) -> Result<Vec<Version<serde_json::Value>>, StoreError> {
+        self.version_rows(object_type, object_id).await?.iter().map(version_from_row).collect()
+    }
+
+    async fn version_rows(&self, object_type: &str, object_id: &str) -> Result<Vec<sqlx::any::AnyRow>, StoreError> {
+        sqlx::query(
             "SELECT v.id, v.revision_id, v.object_type, v.object_id, v.fields, v.snapshot, r.created_us, \
              r.actor_kind, r.actor_id, r.comment \
              FROM audit_versions v JOIN audit_revisions r ON r.id = v.revision_id \
              WHERE v.object_type = $1 AND v.object_id = $2 ORDER BY v.id DESC",
         )
-        .bind(T::object_type())
+        .bind(object_type)
         .bind(object_id)
         .fetch_all(&self.inner.pool)
         .await
-        .map_err(db_error("reading versions"))?;
-        rows.iter().map(version_from_row).collect()
+        .map_err(db_error("reading versions"))
     }
 
-    /// The object as the version `version_id` recorded it.
-    pub async fn revert<T: Audited + DeserializeOwned>(&self, version_id: i64) -> Result<T, StoreError> {
+    /// `current` as the version `version_id` recorded it: the stored fields come from the
+    /// version, and the fields a version never stores (redacted and skipped ones) keep
+    /// `current`'s values. Fields added to the type since the version was taken take their serde
+    /// default (or the error names them). A version of another object (or type) is refused with
+    /// [`StoreError::VersionOfAnotherObject`].
+    ///
+    /// Reverting changes nothing by itself: save the result, and record the change like any other.
+    ///
+    /// ```no_run
+    /// # use audit_runtime::store::{AuditStore, Auditor, StoreError};
+    /// # use audit_runtime::{Action, Actor, Audited};
+    /// # #[derive(Audited, Clone, serde::Serialize, serde::Deserialize)]
+    /// # struct Ward { id: i64, name: String }
+    /// # async fn demo(store: AuditStore, auditor: Auditor, current: Ward, version_id: i64) -> Result<(), StoreError> {
+    /// let reverted = store.revert(&current, version_id).await?;
+    /// // ... save `reverted` in the application's table, then:
+    /// auditor.track_change(&Actor::user(42), &current, &reverted);
+    /// auditor.log_action(&Actor::user(42), Action::Change, &reverted, &format!("reverted to version {version_id}"));
+    /// # Ok(()) }
+    /// ```
+    pub async fn revert<T>(&self, current: &T, version_id: i64) -> Result<T, StoreError>
+    where
+        T: Audited + serde::Serialize + DeserializeOwned,
+    {
         let row = sqlx::query(
             "SELECT v.id, v.revision_id, v.object_type, v.object_id, v.fields, v.snapshot, r.created_us, \
              r.actor_kind, r.actor_id, r.comment \
@@ -569,12 +751,18 @@ impl AuditStore {
         .map_err(db_error("reading a version"))?
         .ok_or_else(|| StoreError::NotFound { what: format!("version {version_id}") })?;
         let object_type: String = get(&row, "object_type")?;
-        if object_type != T::object_type() {
-            return Err(StoreError::NotFound {
-                what: format!("version {version_id} of a {} (it is a version of a {object_type})", T::object_type()),
+        let object_id: String = get(&row, "object_id")?;
+        let current_id = current.object_id();
+        if object_type != T::object_type() || object_id != current_id {
+            return Err(StoreError::VersionOfAnotherObject {
+                version_id,
+                version_object: format!("{object_type} {object_id}"),
+                current_object: format!("{} {current_id}", T::object_type()),
             });
         }
-        Ok(version_from_row::<T>(&row)?.object)
+        let whole = serde_json::to_value(current).map_err(StoreError::Serialize)?;
+        let snapshot = current.snapshot();
+        Ok(version_restored::<T>(&row, |restored| keep_never_stored(restored, &whole, &snapshot), false)?.object)
     }
 
     /// Claims `key` for the current window of length `window`: `true` for the first claim of the
@@ -856,6 +1044,32 @@ pub(crate) fn day_text(day: Date) -> String {
     format!("{:04}-{:02}-{:02}", day.year(), u8::from(day.month()), day.day())
 }
 
+/// Gives `restored` (a stored snapshot) the fields a snapshot never stores (redacted and
+/// skipped ones), from `current` (the object serialised whole) where `current_snapshot` (its
+/// own snapshot) lacks them; nested objects likewise. Fields the snapshot lacks because they
+/// were added to the type since are left out, so they take their serde default.
+fn keep_never_stored(
+    restored: &mut serde_json::Value,
+    current: &serde_json::Value,
+    current_snapshot: &serde_json::Value,
+) {
+    use serde_json::Value;
+    let (Value::Object(restored), Value::Object(current), Value::Object(stored)) =
+        (restored, current, current_snapshot)
+    else {
+        return;
+    };
+    for (field, value) in current {
+        match (stored.get(field), restored.get_mut(field)) {
+            (None, _) => {
+                restored.insert(field.clone(), value.clone());
+            }
+            (Some(stored), Some(restored)) => keep_never_stored(restored, value, stored),
+            (Some(_), None) => {}
+        }
+    }
+}
+
 fn get<'r, T>(row: &'r sqlx::any::AnyRow, column: &str) -> Result<T, StoreError>
 where
     T: sqlx::Decode<'r, sqlx::Any> + sqlx::Type<sqlx::Any>,
@@ -882,16 +1096,32 @@ fn entry_row(row: &sqlx::any::AnyRow) -> Result<EntryRow, StoreError> {
 }
 
 fn version_from_row<T: DeserializeOwned>(row: &sqlx::any::AnyRow) -> Result<Version<T>, StoreError> {
+    version_restored(row, |_| {}, true)
+}
+
+/// A version's object from its snapshot, after `complete` has added what the snapshot lacks;
+/// `lenient`: fields still missing read as empty values rather than failing.
+fn version_restored<T: DeserializeOwned>(
+    row: &sqlx::any::AnyRow,
+    complete: impl FnOnce(&mut serde_json::Value),
+    lenient: bool,
+) -> Result<Version<T>, StoreError> {
     let id: i64 = get(row, "id")?;
     let snapshot: String = get(row, "snapshot")?;
     let fields: String = get(row, "fields")?;
     let object_type: String = get(row, "object_type")?;
     let object_id: String = get(row, "object_id")?;
-    let snapshot: serde_json::Value = serde_json::from_str(&snapshot)
+    let mut snapshot: serde_json::Value = serde_json::from_str(&snapshot)
         .map_err(|e| StoreError::Corrupt { what: format!("version {id}: snapshot is not JSON: {e}") })?;
-    let object = serde_json::from_value::<T>(snapshot).map_err(|e| StoreError::Revert {
+    complete(&mut snapshot);
+    let object = if lenient {
+        snapshot::with_missing_fields_empty::<T>(snapshot)
+    } else {
+        serde_json::from_value::<T>(snapshot)
+    };
+    let object = object.map_err(|e| StoreError::Revert {
         version_id: id,
-        object_type: object_type.clone(),
+        object_type,
         object_id: object_id.clone(),
         fields: serde_json::from_str(&fields).unwrap_or_default(),
         reason: e.to_string(),
@@ -900,6 +1130,7 @@ fn version_from_row<T: DeserializeOwned>(row: &sqlx::any::AnyRow) -> Result<Vers
     Ok(Version {
         id,
         revision_id: get(row, "revision_id")?,
+        object_id,
         object,
         user: actor_from_columns(kind.as_deref(), get(row, "actor_id")?),
         comment: get(row, "comment")?,

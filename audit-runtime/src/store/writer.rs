@@ -66,6 +66,8 @@ pub(crate) struct Settings {
     pub(crate) hold_capacity: usize,
     pub(crate) write_timeout: Duration,
     pub(crate) outbox_poll: Duration,
+    #[cfg(feature = "witness")]
+    pub(crate) witness: Option<super::witness::WitnessSetup>,
 }
 
 /// The background writer.
@@ -92,10 +94,15 @@ pub(crate) struct Writer {
     since_checkpoint: usize,
     /// When to look into the outbox next.
     outbox_at: Instant,
+    /// Signs and witnesses the chain's end on its own thread.
+    #[cfg(feature = "witness")]
+    witness: Option<super::witness::WitnessHook>,
 }
 
 impl Writer {
-    pub(crate) fn new(settings: Settings) -> Self {
+    pub(crate) fn new(mut settings: Settings) -> Self {
+        #[cfg(feature = "witness")]
+        let witness = settings.witness.take().map(super::witness::WitnessHook::start);
         let mut quarantine = settings.spool.path().as_os_str().to_owned();
         quarantine.push(".quarantine");
         Writer {
@@ -114,6 +121,8 @@ impl Writer {
             checkpoint: None,
             since_checkpoint: 0,
             outbox_at: Instant::now(),
+            #[cfg(feature = "witness")]
+            witness,
         }
     }
 
@@ -492,12 +501,13 @@ impl Writer {
     /// Writes records in one transaction, skipping those the database already has.
     fn write(&mut self, records: &[Record]) -> Result<(), StoreError> {
         let backend = self.settings.url.backend;
-        let written = self.transaction(async |conn, recent_heads| {
+        let (written, end) = self.transaction(async |conn, recent_heads| {
             let fresh = not_yet_stored(conn, records).await?;
-            append_bodies(conn, backend, fresh.iter().map(|r| &r.body), recent_heads).await?;
+            let end = append_bodies(conn, backend, fresh.iter().map(|r| &r.body), recent_heads).await?;
             mark_stored(conn, records).await?;
-            Ok(fresh.len())
+            Ok((fresh.len(), end))
         })?;
+        self.committed(end);
         let skipped = records.len() - written;
         if skipped > 0 {
             tracing::debug!(skipped, "audit.duplicates_skipped");
@@ -506,6 +516,15 @@ impl Writer {
         self.checkpoint_after(records.len());
         self.recovered();
         Ok(())
+    }
+
+    /// The chain now ends at `end`: the witness, if any, learns of it.
+    #[cfg_attr(not(feature = "witness"), allow(unused_variables))]
+    fn committed(&self, end: Option<(i64, String)>) {
+        #[cfg(feature = "witness")]
+        if let (Some(witness), Some((seq, hash))) = (&self.witness, end) {
+            witness.committed(seq, &hash);
+        }
     }
 
     fn recovered(&mut self) {
@@ -549,13 +568,14 @@ impl Writer {
                 }
                 // Not something this toolkit wrote: kept aside, out of the way of the rest.
                 super::record_log::quarantine(&quarantine, &damaged);
-                append_bodies(conn, backend, bodies.iter(), recent_heads).await?;
+                let end = append_bodies(conn, backend, bodies.iter(), recent_heads).await?;
                 let ids: Vec<i64> = rows.iter().map(|(id, _)| *id).collect();
                 super::outbox::delete(conn, &ids).await?;
-                Ok(rows.len())
+                Ok((rows.len(), end))
             });
             match sealed {
-                Ok(count) => {
+                Ok((count, end)) => {
+                    self.committed(end);
                     self.settings.counters.written.fetch_add(count as u64, Ordering::Relaxed);
                     if count > 0 {
                         self.recovered();
@@ -614,13 +634,14 @@ async fn mark_stored(conn: &mut AnyConnection, records: &[Record]) -> Result<(),
     Ok(())
 }
 
-/// Appends entries, revisions and views inside the caller's exclusive transaction.
+/// Appends entries, revisions and views inside the caller's exclusive transaction; returns the
+/// chain's new end, when anything was appended.
 pub(crate) async fn append_bodies<'b>(
     conn: &mut AnyConnection,
     backend: Backend,
     bodies: impl Iterator<Item = &'b RecordBody>,
     recent_heads: &mut RecentHeads,
-) -> Result<(), StoreError> {
+) -> Result<Option<(i64, String)>, StoreError> {
     let mut rows = Vec::new();
     let mut revisions = Vec::new();
     let mut views: BTreeMap<(String, String, String), i64> = BTreeMap::new();
@@ -644,7 +665,8 @@ pub(crate) async fn append_bodies<'b>(
         attestations.push(EntryRow::from_entry(&super::attest::views_entry(&views))?);
     }
     rows.extend(attestations);
-    super::append::append_entries(conn, backend, &mut rows, recent_heads).await
+    super::append::append_entries(conn, backend, &mut rows, recent_heads).await?;
+    Ok(rows.last().map(|row| (row.seq, row.hash.clone())))
 }
 
 /// Whether the database refused a statement for the data it carried (not for an outage), as

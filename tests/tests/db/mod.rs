@@ -112,6 +112,24 @@ impl TestDb {
         self.sql(sql).await.unwrap();
     }
 
+    /// Deletes the entries matching `condition` with plain SQL, append-only triggers dropped
+    /// first and the SQLite object index tidied, as an intruder covering their tracks would.
+    pub async fn delete_entries(&self, condition: &str) {
+        let sql = if self.is_postgres() {
+            format!(
+                "DROP TRIGGER IF EXISTS audit_entries_append_only ON audit_entries; \
+                 DELETE FROM audit_entries WHERE {condition};"
+            )
+        } else {
+            format!(
+                "DROP TRIGGER IF EXISTS audit_entries_no_update; DROP TRIGGER IF EXISTS audit_entries_no_delete; \
+                 DELETE FROM audit_entries WHERE {condition}; \
+                 DELETE FROM audit_object_heads WHERE last_seq NOT IN (SELECT seq FROM audit_entries);"
+            )
+        };
+        self.sql(&sql).await.unwrap();
+    }
+
     /// Removes a PostgreSQL test database.
     pub async fn cleanup(self) {
         if let Kind::Postgres { admin_url, name } = &self.kind {
