@@ -142,9 +142,12 @@ async fn anchors_survive_a_purge_at_their_position(db: &TestDb) {
     let head = store.verify().await.unwrap().head().unwrap();
     let later = time::OffsetDateTime::now_utc() + time::Duration::hours(1);
     assert_eq!(store.purge_before(later).await.unwrap().checkpoint, Some(5));
-    // Every entry purged: the head is the checkpoint, and the anchor at it still holds.
-    assert_eq!(store.verify().await.unwrap().head(), Some(head.clone()));
+    // Every entry purged: the new head is the purge's own entry (it names the checkpoint), and
+    // the anchor at the checkpoint still holds.
+    let after = store.verify().await.unwrap().head().unwrap();
+    assert_eq!(after.seq, 6);
     store.verify_against(&head).await.unwrap();
+    store.verify_against(&after).await.unwrap();
     assert_eq!(mismatch(&store, &third).await, AnchorMismatch::Purged { checkpoint: 5 });
 }
 
