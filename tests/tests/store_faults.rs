@@ -389,3 +389,36 @@ async fn a_torn_and_damaged_spool_keeps_every_valid_record() {
     drop(auditor);
     db.cleanup().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_damaged_length_hides_no_record_after_it() {
+    const RECORDS: usize = 20;
+    const DAMAGED: usize = 5;
+    let Some((db, proxy)) = postgres_behind_proxy("damagedlength").await else { return };
+    let store = AuditStore::connect(&proxy.url_for(&db)).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let spool = dir.path().join("audit.spool");
+    let build = || Auditor::builder(store.clone()).spool_path(&spool).write_timeout(Duration::from_secs(1)).build();
+
+    proxy.cut();
+    let auditor = build().unwrap();
+    log_range(&auditor, 0..RECORDS as i64).await;
+    auditor.shutdown().await.unwrap();
+
+    // A record's length now says 1 MiB: more than the rest of the file, as if it were the
+    // last record, cut short by a crash. It is not the last: the records after it are whole.
+    let mut bytes = std::fs::read(&spool).unwrap();
+    let starts = frame_starts(&bytes);
+    assert_eq!(starts.len(), RECORDS, "one frame per record");
+    bytes[starts[DAMAGED] + 4..starts[DAMAGED] + 8].copy_from_slice(&(1u32 << 20).to_le_bytes());
+    std::fs::write(&spool, &bytes).unwrap();
+
+    proxy.restore().await;
+    let auditor = build().expect("a damaged spool still opens");
+    drain(&auditor).await;
+    let expected = messages((0..RECORDS as i64).filter(|id| *id != DAMAGED as i64));
+    assert_eq!(stored_messages(&db).await, expected, "every valid record, in order");
+    assert_eq!(damaged_files(dir.path()).len(), 1, "the damaged record is kept aside");
+    drop(auditor);
+    db.cleanup().await;
+}
