@@ -70,6 +70,11 @@ const FORMS: &[Form] = &[
         url: |host, database| format!("postgresql://postgres:Scheme1Secret@{host}/{database}?application_name=x"),
         secrets: &["Scheme1Secret"],
     },
+    Form {
+        name: "sslpassword=",
+        url: |host, database| format!("postgres://postgres@{host}/{database}?sslpassword=Ssl4Secret"),
+        secrets: &["Ssl4Secret"],
+    },
 ];
 
 struct Setup {

@@ -7,9 +7,11 @@ mod proxy;
 mod trail;
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use audit_runtime::store::{AuditStore, Auditor};
+use audit_runtime::{Action, Actor};
+use db::Observation;
 use proxy::postgres_behind_proxy;
 use trail::{assert_intact, drain, log_range, messages, stored_messages, wait_until};
 
@@ -230,4 +232,73 @@ async fn a_damaged_length_hides_no_record_after_it() {
     assert_eq!(damaged_files(dir.path()).len(), 1, "the damaged record is kept aside");
     drop(auditor);
     db.cleanup().await;
+}
+
+/// At most `queue_capacity` records are held in memory; beyond that the writer takes nothing
+/// more from the queue and callers wait. A flush must still answer (with an error), and the
+/// stats must keep showing the held records while the writer retries them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flush_reports_held_records_even_when_the_memory_for_them_is_full() {
+    let test = "flush_reports_held_records_even_when_the_memory_for_them_is_full";
+    let Some(tmpfs) = Tmpfs::mount("256k", test) else { return };
+    let Some((db, proxy)) = postgres_behind_proxy("holdcapacity").await else { return };
+    let store = AuditStore::connect(&proxy.url_for(&db)).await.unwrap();
+    proxy.cut();
+    let filler = fill_leaving(tmpfs.path(), 0);
+    let auditor = Auditor::builder(store)
+        .spool_path(tmpfs.path().join("audit.spool"))
+        .queue_capacity(20)
+        .write_timeout(Duration::from_secs(1))
+        .build()
+        .unwrap();
+    // More records than the queue and the memory hold: the last callers wait (backpressure).
+    let recording = {
+        let auditor = auditor.clone();
+        tokio::task::spawn_blocking(move || {
+            for id in 0..60 {
+                auditor.log_action(&Actor::user(7), Action::Change, &Observation::new(id, 0.0), format!("entry {id}"));
+            }
+        })
+    };
+    // Nothing below may panic before space and the database are back: dropping an auditor
+    // that holds records it cannot store waits until it can.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while auditor.stats().held < 20 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let at_capacity = auditor.stats();
+    let mut samples_without_held = 0;
+    for _ in 0..20 {
+        if auditor.stats().held == 0 {
+            samples_without_held += 1;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // On a thread of its own: a flush that waits for room in the queue blocks its thread.
+    let (answer, answered) = std::sync::mpsc::channel();
+    let flusher = auditor.clone();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let _ = answer.send(runtime.block_on(flusher.flush()).map_err(|error| error.to_string()));
+    });
+    let flushed = tokio::task::spawn_blocking(move || answered.recv_timeout(Duration::from_secs(5))).await.unwrap();
+    let stats = auditor.stats();
+
+    // Space and the database come back: everything is written, whatever the answers above.
+    std::fs::remove_file(&filler).unwrap();
+    proxy.restore().await;
+    recording.await.unwrap();
+    drain(&auditor).await;
+    assert_eq!(stored_messages(&db).await, messages(0..60));
+    drop(auditor);
+    db.cleanup().await;
+
+    assert!(at_capacity.held >= 20, "the writer never held 20 records: {at_capacity:?}");
+    let flushed =
+        flushed.unwrap_or_else(|_| panic!("flush() did not return within 5 s while records were held: {stats:?}"));
+    assert!(flushed.is_err(), "flush() must fail while records are held: {stats:?}");
+    assert_eq!(
+        samples_without_held, 0,
+        "stats().held read 0 in {samples_without_held} of 20 samples while records were held"
+    );
 }
