@@ -1,71 +1,22 @@
-//! Faults between the auditor and PostgreSQL, and under its spool: a stall that holds a
-//! `COMMIT` (and delivers it late), a lost `COMMIT` acknowledgement, a full disk that later
-//! frees space, and a torn and damaged spool file. Every entry is stored exactly once, in
-//! order, and the chain verifies. (Cutting the connection is in `store_outage.rs`.)
+//! Faults between the auditor and PostgreSQL, injected by a TCP proxy: a stall that holds a
+//! `COMMIT` (and delivers it late), a stall in the middle of a steady stream, and a lost
+//! `COMMIT` acknowledgement. Callers never wait, every entry is stored exactly once, in order,
+//! and the chain verifies. (Cutting the connection is in `store_outage.rs`; faults of the disk
+//! under the spool are in `store_spool_faults.rs`.)
 
 mod db;
 mod proxy;
+mod trail;
 
-use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use audit_runtime::store::{AuditStore, Auditor, EntryQuery};
-use audit_runtime::{Action, Actor};
-use db::{Observation, TestDb};
+use audit_runtime::store::{AuditStore, Auditor};
 use proxy::postgres_behind_proxy;
+use trail::{assert_intact, drain, log_range, messages, stored_messages, wait_until};
 
 /// The writer only looks into the outbox when flushed: its periodic (empty) transactions would
 /// otherwise take the `COMMIT` a fault is armed for.
 const NO_OUTBOX_POLL: Duration = Duration::from_secs(3600);
-
-async fn log_range(auditor: &Auditor, range: std::ops::Range<i64>) -> Duration {
-    let mut slowest = Duration::ZERO;
-    for id in range {
-        let started = Instant::now();
-        auditor.log_action(&Actor::user(7), Action::Change, &Observation::new(id, 0.0), format!("entry {id}"));
-        slowest = slowest.max(started.elapsed());
-    }
-    slowest
-}
-
-fn messages(ids: impl IntoIterator<Item = i64>) -> Vec<String> {
-    ids.into_iter().map(|id| format!("entry {id}")).collect()
-}
-
-/// Every stored message, oldest first, read directly (not through the proxy).
-async fn stored_messages(db: &TestDb) -> Vec<String> {
-    let direct = AuditStore::connect(&db.url).await.unwrap();
-    let entries = direct.entries(&EntryQuery::new()).await.unwrap();
-    entries.iter().rev().map(|stored| stored.entry.message.clone()).collect()
-}
-
-async fn assert_intact(db: &TestDb) {
-    let direct = AuditStore::connect(&db.url).await.unwrap();
-    let report = direct.verify().await.unwrap();
-    assert!(report.is_intact(), "{report:?}");
-}
-
-/// Flushes until nothing is spooled or held any more.
-async fn drain(auditor: &Auditor) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let flushed = auditor.flush().await;
-        let stats = auditor.stats();
-        if flushed.is_ok() && stats.spooled == 0 && stats.held == 0 {
-            return;
-        }
-        assert!(Instant::now() < deadline, "not drained: {flushed:?} {stats:?}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-async fn wait_until(what: &str, condition: impl Fn() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !condition() {
-        assert!(Instant::now() < deadline, "timed out waiting until {what}");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stall_during_commit_is_an_outage_and_the_late_commit_stores_nothing_twice() {
@@ -200,192 +151,6 @@ async fn a_lost_commit_acknowledgement_stores_nothing_twice() {
     assert_eq!(stored_messages(&db).await, messages(0..200), "every entry once, in order");
     assert_intact(&db).await;
     assert_eq!(auditor.stats().lost, 0);
-    drop(auditor);
-    db.cleanup().await;
-}
-
-/// A small tmpfs mounted for one test, unmounted when dropped.
-struct Tmpfs {
-    dir: tempfile::TempDir,
-}
-
-impl Tmpfs {
-    /// `None` (with a message) where mounting is not allowed and this is not CI.
-    fn mount(size: &str, test: &str) -> Option<Tmpfs> {
-        let dir = tempfile::tempdir().unwrap();
-        let output = std::process::Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-            .arg(dir.path())
-            .output();
-        let failure = match output {
-            Ok(output) if output.status.success() => return Some(Tmpfs { dir }),
-            Ok(output) => String::from_utf8_lossy(&output.stderr).trim().to_owned(),
-            Err(error) => error.to_string(),
-        };
-        if std::env::var_os("CI").is_some() {
-            panic!("{test} needs a tmpfs (run as root) but mounting one failed: {failure}");
-        }
-        eprintln!("SKIPPED {test}: cannot mount a tmpfs ({failure})");
-        None
-    }
-
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("umount").arg(self.dir.path()).status();
-    }
-}
-
-/// Fills the filesystem of `dir` with a file, leaving about `free` bytes.
-fn fill_leaving(dir: &Path, free: u64) -> PathBuf {
-    use std::io::Write as _;
-    let path = dir.join("filler");
-    let mut file = std::fs::File::create(&path).unwrap();
-    let block = vec![0xA5u8; 64 * 1024];
-    loop {
-        match file.write_all(&block) {
-            Ok(()) => {}
-            Err(error) if error.raw_os_error() == Some(28) => break, // ENOSPC
-            Err(error) => panic!("filling {}: {error}", path.display()),
-        }
-    }
-    let length = file.metadata().unwrap().len();
-    file.set_len(length.saturating_sub(free)).unwrap();
-    path
-}
-
-fn damaged_files(dir: &Path) -> Vec<PathBuf> {
-    let mut found: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|entry| entry.unwrap().path())
-        .filter(|path| path.file_name().unwrap().to_string_lossy().contains(".damaged-"))
-        .collect();
-    found.sort();
-    found
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_full_disk_holds_records_in_memory_until_space_is_freed() {
-    let Some(tmpfs) = Tmpfs::mount("1m", "a_full_disk_holds_records_in_memory_until_space_is_freed") else { return };
-    let Some((db, proxy)) = postgres_behind_proxy("fulldisk").await else { return };
-    let store = AuditStore::connect(&proxy.url_for(&db)).await.unwrap();
-    proxy.cut();
-    let spool = tmpfs.path().join("audit.spool");
-    let build = |store: AuditStore| {
-        Auditor::builder(store).spool_path(&spool).write_timeout(Duration::from_secs(1)).build().unwrap()
-    };
-    let auditor = build(store.clone());
-    let filler = fill_leaving(tmpfs.path(), 48 * 1024);
-
-    // Records go to the spool, a few at a time, until the disk is full; then they are held in
-    // memory.
-    let mut recorded = 0;
-    while auditor.stats().held == 0 {
-        assert!(recorded < 5_000, "the spool never filled the disk: {:?}", auditor.stats());
-        log_range(&auditor, recorded..recorded + 10).await;
-        recorded += 10;
-        wait_until("the writer has spooled or held them", || {
-            let stats = auditor.stats();
-            stats.spooled + stats.held == recorded as u64
-        })
-        .await;
-    }
-    log_range(&auditor, recorded..recorded + 10).await;
-    recorded += 10;
-    let flushed = auditor.flush().await;
-    assert!(flushed.is_err(), "flush must fail while records are held in memory: {:?}", auditor.stats());
-    let stats = auditor.stats();
-    assert!(stats.held > 0 && stats.spooled > 0, "{stats:?}");
-    assert_eq!(stats.lost, 0, "{stats:?}");
-    assert_eq!(stats.spooled + stats.held, recorded as u64, "{stats:?}");
-
-    // Space is freed: the held records go to the spool, after the ones already there.
-    std::fs::remove_file(&filler).unwrap();
-    auditor.flush().await.expect("flush succeeds once the spool takes the held records");
-    let stats = auditor.stats();
-    assert_eq!((stats.held, stats.spooled, stats.lost), (0, recorded as u64, 0), "{stats:?}");
-    auditor.shutdown().await.unwrap();
-
-    // The spool re-opens cleanly: no torn frame, nothing damaged.
-    let auditor = build(store);
-    assert_eq!(auditor.stats().spooled, recorded as u64);
-    assert_eq!(damaged_files(tmpfs.path()), Vec::<PathBuf>::new());
-
-    proxy.restore().await;
-    drain(&auditor).await;
-    assert_eq!(stored_messages(&db).await, messages(0..recorded), "every entry once, in order");
-    assert_intact(&db).await;
-    assert_eq!(auditor.stats().lost, 0);
-    drop(auditor);
-    db.cleanup().await;
-}
-
-/// The spool's frame marker (see the spool format in `record_log.rs`): each record starts with it.
-const FRAME_MAGIC: &[u8] = b"\xA7AR1";
-
-fn frame_starts(bytes: &[u8]) -> Vec<usize> {
-    bytes.windows(FRAME_MAGIC.len()).enumerate().filter(|(_, w)| *w == FRAME_MAGIC).map(|(at, _)| at).collect()
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_torn_and_damaged_spool_keeps_every_valid_record() {
-    const RECORDS: usize = 40;
-    const DAMAGED: usize = RECORDS / 2;
-    let Some((db, proxy)) = postgres_behind_proxy("tornspool").await else { return };
-    let store = AuditStore::connect(&proxy.url_for(&db)).await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let spool = dir.path().join("audit.spool");
-    let build = || Auditor::builder(store.clone()).spool_path(&spool).write_timeout(Duration::from_secs(1)).build();
-
-    proxy.cut();
-    let auditor = build().unwrap();
-    log_range(&auditor, 0..RECORDS as i64).await;
-    auditor.shutdown().await.unwrap();
-
-    // One record in the middle gets flipped bytes; half a record is appended (a torn write).
-    let mut bytes = std::fs::read(&spool).unwrap();
-    let starts = frame_starts(&bytes);
-    assert_eq!(starts.len(), RECORDS, "one frame per record");
-    let (damaged_start, damaged_end) = (starts[DAMAGED], starts[DAMAGED + 1]);
-    bytes[damaged_start + 30] ^= 0x55;
-    bytes[damaged_start + 31] ^= 0x55;
-    let damaged = bytes[damaged_start..damaged_end].to_vec();
-    let first = bytes[starts[0]..starts[1]].to_vec();
-    bytes.extend_from_slice(&first[..first.len() / 2]);
-    std::fs::write(&spool, &bytes).unwrap();
-
-    proxy.restore().await;
-    let auditor = build().expect("a damaged spool still opens");
-    assert_eq!(auditor.stats().spooled, RECORDS as u64 - 1);
-    drain(&auditor).await;
-    let expected = messages((0..RECORDS as i64).filter(|id| *id != DAMAGED as i64));
-    assert_eq!(stored_messages(&db).await, expected, "every valid record once, in order");
-    assert_intact(&db).await;
-    let quarantined = damaged_files(dir.path());
-    assert_eq!(quarantined.len(), 1, "one file holds the damaged bytes: {quarantined:?}");
-    let kept = std::fs::read(&quarantined[0]).unwrap();
-    assert!(kept.windows(damaged.len()).any(|w| w == damaged), "the damaged record's bytes are kept");
-    auditor.shutdown().await.unwrap();
-
-    // A second restart finds nothing left to write.
-    let auditor = build().unwrap();
-    assert_eq!(auditor.stats().spooled, 0);
-    auditor.flush().await.unwrap();
-    auditor.shutdown().await.unwrap();
-    assert_eq!(stored_messages(&db).await, expected);
-
-    // Replaying the same damaged spool again stores nothing twice.
-    std::fs::write(&spool, &bytes).unwrap();
-    let _ = std::fs::remove_file(dir.path().join("audit.spool.offset"));
-    let auditor = build().unwrap();
-    assert_eq!(auditor.stats().spooled, RECORDS as u64 - 1);
-    drain(&auditor).await;
-    assert_eq!(stored_messages(&db).await, expected, "a replayed spool stores nothing twice");
-    assert_intact(&db).await;
     drop(auditor);
     db.cleanup().await;
 }

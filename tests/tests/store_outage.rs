@@ -3,99 +3,14 @@
 //! wait on the outage. Also a restart of the process with a non-empty spool.
 
 mod db;
+mod proxy;
+mod trail;
 
-use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use audit_runtime::store::{AuditStore, Auditor, EntryQuery};
-use audit_runtime::{Action, Actor};
-use db::{Observation, TestDb};
-use tokio::net::{TcpListener, TcpSocket, TcpStream};
-use tokio::task::JoinHandle;
-
-/// A TCP proxy on 127.0.0.1 that can be cut (every connection dropped, the port closed) and
-/// restored on the same port.
-struct Proxy {
-    address: SocketAddr,
-    upstream: SocketAddr,
-    tasks: Arc<Mutex<Vec<JoinHandle<()>>>>,
-}
-
-impl Proxy {
-    async fn start(upstream: SocketAddr) -> Proxy {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let proxy = Proxy { address: listener.local_addr().unwrap(), upstream, tasks: Arc::default() };
-        proxy.serve(listener);
-        proxy
-    }
-
-    fn serve(&self, listener: TcpListener) {
-        let upstream = self.upstream;
-        let tasks = self.tasks.clone();
-        let accept = tokio::spawn(async move {
-            loop {
-                let Ok((mut client, _)) = listener.accept().await else { return };
-                let connection = tokio::spawn(async move {
-                    if let Ok(mut server) = TcpStream::connect(upstream).await {
-                        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
-                    }
-                });
-                tasks.lock().unwrap().push(connection);
-            }
-        });
-        self.tasks.lock().unwrap().push(accept);
-    }
-
-    /// Cuts every connection and closes the port.
-    fn cut(&self) {
-        for task in self.tasks.lock().unwrap().drain(..) {
-            task.abort();
-        }
-    }
-
-    /// Listens again on the same port.
-    async fn restore(&self) {
-        let socket = TcpSocket::new_v4().unwrap();
-        socket.set_reuseaddr(true).unwrap();
-        let mut attempts = 0;
-        while let Err(error) = socket.bind(self.address) {
-            attempts += 1;
-            assert!(attempts < 50, "cannot bind {} again: {error}", self.address);
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        self.serve(socket.listen(64).unwrap());
-    }
-
-    /// `postgres://.../db` with the host and port replaced by the proxy's.
-    fn url_for(&self, db: &TestDb) -> String {
-        let (scheme_user, rest) = db.url.split_once('@').unwrap();
-        let path = &rest[rest.find('/').unwrap()..];
-        format!("{scheme_user}@{}{path}", self.address)
-    }
-}
-
-async fn postgres_behind_proxy(test: &str) -> Option<(TestDb, Proxy)> {
-    let db = db::postgres(test).await?;
-    let upstream: SocketAddr = {
-        let base = db::postgres_base_url();
-        let host_port = base.rsplit_once('@').map_or(base.as_str(), |(_, h)| h).split('/').next().unwrap().to_owned();
-        let host_port = if host_port.contains(':') { host_port } else { format!("{host_port}:5432") };
-        tokio::net::lookup_host(host_port).await.unwrap().find(SocketAddr::is_ipv4).unwrap()
-    };
-    let proxy = Proxy::start(upstream).await;
-    Some((db, proxy))
-}
-
-async fn log_range(auditor: &Auditor, range: std::ops::Range<i64>) -> Duration {
-    let mut slowest = Duration::ZERO;
-    for id in range {
-        let started = Instant::now();
-        auditor.log_action(&Actor::user(7), Action::Change, &Observation::new(id, 0.0), format!("entry {id}"));
-        slowest = slowest.max(started.elapsed());
-    }
-    slowest
-}
+use proxy::postgres_behind_proxy;
+use trail::log_range;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nothing_is_lost_when_the_database_goes_away_mid_run() {

@@ -55,6 +55,26 @@ const FORMS: &[Form] = &[
         url: |host, database| format!("postgres://postgres:Mail@Secret5@{host}/{database}"),
         secrets: &["Mail@Secret5", "Mail%40Secret5", "Secret5"],
     },
+    Form {
+        name: "raw #",
+        url: |host, database| format!("postgres://postgres:Hash#Secret6@{host}/{database}"),
+        secrets: &["Hash#Secret6", "Hash%23Secret6", "Secret6"],
+    },
+    Form {
+        name: "bad escape",
+        url: |host, database| format!("postgres://postgres:Bad%zzSecret3@{host}/{database}"),
+        secrets: &["Bad%zzSecret3", "Secret3"],
+    },
+    Form {
+        name: "postgresql://",
+        url: |host, database| format!("postgresql://postgres:Scheme1Secret@{host}/{database}?application_name=x"),
+        secrets: &["Scheme1Secret"],
+    },
+    Form {
+        name: "sslpassword=",
+        url: |host, database| format!("postgres://postgres@{host}/{database}?sslpassword=Ssl4Secret"),
+        secrets: &["Ssl4Secret"],
+    },
 ];
 
 struct Setup {

@@ -58,7 +58,9 @@ pub(crate) fn decode(bytes: &[u8], base: u64) -> Decoded {
                 decoded.records.push((*record, base + end as u64));
                 at = end;
             }
-            Frame::Truncated if damage_start.is_none() => {
+            // Only the last frame can be torn: a frame whose length runs past the end while
+            // another frame starts after it has a damaged length, and hides nothing.
+            Frame::Truncated if damage_start.is_none() && next_magic(bytes, at + 1) == bytes.len() => {
                 decoded.torn_tail = bytes.len() - at;
                 return decoded;
             }
