@@ -70,12 +70,19 @@ const FORMS: &[Form] = &[
         url: |host, database| format!("postgresql://postgres:Scheme1Secret@{host}/{database}?application_name=x"),
         secrets: &["Scheme1Secret"],
     },
-    Form {
-        name: "sslpassword=",
-        url: |host, database| format!("postgres://postgres@{host}/{database}?sslpassword=Ssl4Secret"),
-        secrets: &["Ssl4Secret"],
-    },
 ];
+
+/// A secret parameter the driver does not know (it would log its value): refused at once,
+/// naming the parameter and hiding the value.
+#[tokio::test]
+async fn an_unsupported_secret_parameter_is_refused_without_its_value() {
+    let error = AuditStore::connect("postgres://postgres@127.0.0.1:5432/test?sslpassword=Ssl4Secret")
+        .await
+        .expect_err("sslpassword is not supported");
+    let text = error_texts(&error);
+    assert!(text.contains("sslpassword") && text.contains("not supported"), "{text}");
+    assert!(!text.contains("Ssl4Secret"), "{text}");
+}
 
 struct Setup {
     capture: Capture,
@@ -204,7 +211,9 @@ async fn an_outage_never_shows_the_password() {
         .iter()
         .filter(|(path, _)| path.file_name().unwrap().to_string_lossy().starts_with("audit-spool-"))
         .count();
-    assert!(spool_names >= FORMS.len(), "each URL's default spool is in the working directory: {spools:?}");
+    // Named by a hash of the URL as shown (password hidden): URLs that differ only in their
+    // password share one, as they name one database.
+    assert!(spool_names >= 1, "the default spools are in the working directory: {spools:?}");
     for form in FORMS {
         assert_hidden(form, "the log lines", &logs);
         for (path, content) in &spools {

@@ -18,9 +18,9 @@
 //! transaction has committed.
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{SyncSender, TrySendError};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::mpsc::Sender;
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -193,7 +193,8 @@ impl AuditorBuilder {
     fn start_with(self, spool: Spool, journal: Option<(Journal, super::journal::Recovered)>) -> Auditor {
         let counters = Arc::new(Counters::default());
         counters.spooled.store(spool.pending(), Ordering::Relaxed);
-        let (sender, receiver) = std::sync::mpsc::sync_channel(self.queue_capacity);
+        let (sender, receiver) = std::sync::mpsc::channel();
+        let room = Arc::new(Room::new(self.queue_capacity));
         let (journal, recovered) = match journal {
             Some((journal, recovered)) => (Some(journal), recovered.records),
             None => (None, Vec::new()),
@@ -204,8 +205,8 @@ impl AuditorBuilder {
             journal: journal.clone(),
             recovered,
             counters: counters.clone(),
+            room: room.clone(),
             batch_size: self.batch_size,
-            hold_capacity: self.queue_capacity,
             write_timeout: self.write_timeout,
             outbox_poll: self.outbox_poll,
             #[cfg(feature = "witness")]
@@ -218,6 +219,7 @@ impl AuditorBuilder {
         Auditor {
             inner: Arc::new(Inner {
                 sender,
+                room,
                 counters,
                 journal,
                 backend: self.store.backend(),
@@ -242,7 +244,9 @@ fn default_spool_path(url: &DatabaseUrl) -> PathBuf {
         }
         None => {
             use sha2::Digest as _;
-            let digest = sha2::Sha256::digest(url.connect.as_bytes());
+            // The URL as shown (password hidden): a hash of the password would let anyone who
+            // sees the file name test guesses against it.
+            let digest = sha2::Sha256::digest(url.shown.as_bytes());
             let short: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
             PathBuf::from(format!("audit-spool-{short}.log"))
         }
@@ -273,7 +277,8 @@ pub struct Auditor {
 }
 
 pub(crate) struct Inner {
-    sender: SyncSender<Command>,
+    sender: Sender<Command>,
+    room: Arc<Room>,
     counters: Arc<Counters>,
     journal: Option<Journal>,
     pub(crate) backend: super::Backend,
@@ -436,25 +441,66 @@ impl Auditor {
 
     /// Tells the writer that entries may be waiting in the outbox (it also looks by itself).
     pub(crate) fn hint_outbox(&self) {
-        let _ = self.inner.sender.try_send(Command::Seal);
+        let _ = self.inner.sender.send(Command::Seal);
     }
 
     fn send(&self, command: Command) -> Result<(), StoreError> {
         let counters = &self.inner.counters;
         let counted = matches!(command, Command::Record(..));
         if counted {
+            // Backpressure, never a drop: wait while the records in memory (queued, or held
+            // because neither the database nor the disk takes them) fill the capacity. Controls
+            // (a flush, a shutdown) never wait, so they are answered even then.
+            self.inner.room.take();
             counters.enqueued.fetch_add(1, Ordering::Relaxed);
         }
-        // Fast path: room in the queue. Otherwise wait for room (backpressure, never a drop).
-        let result = match self.inner.sender.try_send(command) {
-            Ok(()) => Ok(()),
-            Err(TrySendError::Full(command)) => self.inner.sender.send(command).map_err(|_| StoreError::WriterStopped),
-            Err(TrySendError::Disconnected(_)) => Err(StoreError::WriterStopped),
-        };
+        let result = self.inner.sender.send(command).map_err(|_| StoreError::WriterStopped);
         if result.is_err() && counted {
             counters.enqueued.fetch_sub(1, Ordering::Relaxed);
+            self.inner.room.release(1);
         }
         result
+    }
+}
+
+/// Room for records in memory: taken by each recording call, given back by the writer once a
+/// record is in the database or the spool.
+pub(crate) struct Room {
+    used: AtomicUsize,
+    capacity: usize,
+    lock: Mutex<()>,
+    freed: Condvar,
+}
+
+impl Room {
+    fn new(capacity: usize) -> Self {
+        Room { used: AtomicUsize::new(0), capacity, lock: Mutex::new(()), freed: Condvar::new() }
+    }
+
+    /// Takes room for one record, waiting until there is some.
+    fn take(&self) {
+        loop {
+            if self.used.fetch_add(1, Ordering::AcqRel) < self.capacity {
+                return;
+            }
+            self.used.fetch_sub(1, Ordering::AcqRel);
+            let guard = self.lock.lock().unwrap_or_else(|p| p.into_inner());
+            if self.used.load(Ordering::Acquire) < self.capacity {
+                continue;
+            }
+            // The timeout only guards against a wake-up lost to a panic elsewhere.
+            let _ = self.freed.wait_timeout(guard, Duration::from_millis(100));
+        }
+    }
+
+    /// Gives back room for `records`.
+    pub(crate) fn release(&self, records: usize) {
+        if records == 0 {
+            return;
+        }
+        let _ = self.used.fetch_update(Ordering::AcqRel, Ordering::Acquire, |used| Some(used.saturating_sub(records)));
+        let _guard = self.lock.lock().unwrap_or_else(|p| p.into_inner());
+        self.freed.notify_all();
     }
 }
 

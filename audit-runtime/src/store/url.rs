@@ -82,6 +82,19 @@ impl DatabaseUrl {
                     None => (None, after),
                 };
                 let host_port = host_and_path.split(['/', '?']).next().unwrap_or("");
+                // The driver logs the value of a parameter it does not know: a secret other than
+                // `password` would reach the log. Refused, naming the parameter only.
+                let query = host_and_path.split_once('?').map_or("", |(_, q)| q);
+                for key in query.split('&').filter_map(|p| p.split('=').next()) {
+                    let lower = key.to_ascii_lowercase();
+                    if lower.contains("password") && lower != "password" {
+                        return Err(invalid(format!(
+                            "the parameter {key:?} is not supported (the driver would log its value); \
+                             give the database password as `password=` or in `user:password@`, and use an \
+                             unencrypted client key with `sslkey=`"
+                        )));
+                    }
+                }
                 if let Some((_, port)) = host_port.rsplit_once(':').filter(|_| !host_port.ends_with(']')) {
                     if port.parse::<u16>().is_err() {
                         return Err(invalid(format!("the port {port:?} is not a number from 0 to 65535")));
@@ -202,6 +215,7 @@ mod tests {
             ("postgres://u:pw@host:54x2/db", "port \"54x2\""),
             ("postgres:db", "expected"),
             ("sqlite://a\u{0}.db", "control characters"),
+            ("postgres://u@host/db?sslpassword=pw", "\"sslpassword\" is not supported"),
         ] {
             let error = DatabaseUrl::parse(url).err().unwrap_or_else(|| panic!("{url} accepted"));
             let message = error.to_string();

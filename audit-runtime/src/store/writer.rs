@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use sqlx::{AnyConnection, AnyPool};
 use tokio::sync::oneshot;
 
-use super::auditor::{Counters, Done};
+use super::auditor::{Counters, Done, Room};
 use super::chain::{EntryRow, storable};
 use super::dialect::{self, RecentHeads};
 use super::journal::Journal;
@@ -62,8 +62,8 @@ pub(crate) struct Settings {
     pub(crate) journal: Option<Journal>,
     pub(crate) recovered: Vec<Record>,
     pub(crate) counters: Arc<Counters>,
+    pub(crate) room: Arc<Room>,
     pub(crate) batch_size: usize,
-    pub(crate) hold_capacity: usize,
     pub(crate) write_timeout: Duration,
     pub(crate) outbox_poll: Duration,
     #[cfg(feature = "witness")]
@@ -80,6 +80,8 @@ pub(crate) struct Writer {
     next_number: u64,
     /// Neither the database nor the spool took these (oldest first).
     held: Vec<Record>,
+    /// Records taken from the queue whose room is not given back yet.
+    in_memory: usize,
     /// A loss the next flush must report.
     unreported_loss: Option<String>,
     quarantine: PathBuf,
@@ -112,6 +114,7 @@ impl Writer {
             origin: new_origin(),
             next_number: 1,
             held: Vec::new(),
+            in_memory: 0,
             unreported_loss: None,
             quarantine: PathBuf::from(quarantine),
             retry_delay: FIRST_RETRY_DELAY,
@@ -155,12 +158,6 @@ impl Writer {
             let mut wake = self.outbox_at;
             if self.backlog() {
                 wake = wake.min(self.retry_at);
-            }
-            // Held records at capacity: take nothing more (callers wait) until they are out.
-            if self.held.len() >= self.settings.hold_capacity {
-                std::thread::sleep(wake.saturating_duration_since(now).min(MAX_RETRY_DELAY));
-                self.retry_backlog();
-                continue;
             }
             let first = match receiver.recv_timeout(wake.saturating_duration_since(now)) {
                 Ok(command) => command,
@@ -221,6 +218,7 @@ impl Writer {
         }
         let asked = !flushes.is_empty() || stop.is_some();
         self.settings.counters.dequeued.fetch_add(records.len() as u64, Ordering::Relaxed);
+        self.in_memory += records.len();
         if self.backlog() && (asked || Instant::now() >= self.retry_at) {
             self.retry_backlog();
         }
@@ -233,6 +231,7 @@ impl Writer {
                 journal.done_through(number);
             }
         }
+        self.settle();
         if asked || Instant::now() >= self.outbox_at {
             self.seal_outbox();
         }
@@ -252,6 +251,15 @@ impl Writer {
             }
             None => false,
         }
+    }
+
+    /// Gives back the room of every record that left memory (stored, spooled, quarantined):
+    /// only held records keep theirs.
+    fn settle(&mut self) {
+        let keep = self.held.len().min(self.in_memory);
+        self.settings.room.release(self.in_memory - keep);
+        self.in_memory = keep;
+        self.settings.counters.held.store(self.held.len() as u64, Ordering::Relaxed);
     }
 
     /// What a flush learns: a loss since the last flush, records still held, or this batch's fate.
@@ -300,6 +308,9 @@ impl Writer {
                 events::RecordsHeld { records: records.len() as u64, reason: &reason }.emit();
                 self.settings.counters.set_last_error(reason.clone());
                 self.held = records;
+                // Try again later, not at every wake-up.
+                self.retry_at = Instant::now() + self.retry_delay;
+                self.retry_delay = (self.retry_delay * 2).min(MAX_RETRY_DELAY);
                 self.settings.counters.held.store(self.held.len() as u64, Ordering::Relaxed);
                 Err(format!("records are not durable: the database and the spool refused them: {reason}"))
             }
@@ -312,10 +323,11 @@ impl Writer {
         if self.held.is_empty() {
             return;
         }
+        // `stats().held` keeps its value while they are tried; `settle` updates it.
         let held = std::mem::take(&mut self.held);
-        self.settings.counters.held.store(0, Ordering::Relaxed);
         let last = held.last().map(|r| (r.origin.clone(), r.number));
         let _ = self.store(held);
+        self.settle();
         if let (Some(journal), Some((origin, number)), true) = (&self.settings.journal, last, self.held.is_empty()) {
             if origin == journal.origin() {
                 journal.done_through(number);
