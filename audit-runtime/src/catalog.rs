@@ -111,6 +111,9 @@ pub enum ValueKind {
     Nullable(&'static ValueKind),
     /// Whatever the type's `Serialize` writes (structs, enums, type parameters).
     Any,
+    /// The line's error (an `#[event(exception)]` field, written under `exception`): free text,
+    /// its message and `source()` chain, and a backtrace when one was captured.
+    Exception,
 }
 
 impl ValueKind {
@@ -136,8 +139,12 @@ impl ValueKind {
             ValueKind::Array => json!({"type": "array"}),
             ValueKind::Object => json!({"type": "object"}),
             ValueKind::Nullable(inner) => json!({"anyOf": [{"type": "null"}, inner.json_schema()]}),
-            // Present, any JSON value.
-            ValueKind::Any => json!({}),
+            // Present, any JSON value: the declaration does not tell more.
+            ValueKind::Any => json!({"$comment": "any JSON value: the field's type decides its shape at run time"}),
+            ValueKind::Exception => json!({
+                "type": "string",
+                "$comment": "free text: the error's message, its source chain and, when captured, a backtrace"
+            }),
         }
     }
 }

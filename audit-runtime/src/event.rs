@@ -51,6 +51,8 @@
 
 use crate::catalog::EventSchema;
 
+pub mod spans;
+
 /// A type declared with `#[log_event]`. The macro implements it, together with an inherent
 /// `emit()` so that no import is needed to emit.
 pub trait Event {
@@ -71,6 +73,7 @@ pub mod __private {
     use crate::logging::JsonValue;
 
     pub use super::Event;
+    pub use super::spans::__private::*;
     // Prefixed: `audit_runtime::__private` also re-exports the other macros' items.
     pub use crate::catalog::{EventSchema, FieldSchema, ValueKind as EventValueKind};
     pub use crate::logging::Level as EventLevel;
@@ -99,6 +102,85 @@ pub mod __private {
     #[inline(always)]
     pub fn json_field<T: Loggable>(value: &T) -> tracing::field::DebugValue<ErasedJson<'_>> {
         tracing::field::debug(ErasedJson(value))
+    }
+
+    /// The line's error (an `#[event(exception)]` field): its message and `source()` chain as
+    /// one string, or `null` for a `None`.
+    #[inline(always)]
+    pub fn exception_field<T: LogException>(value: &T) -> tracing::field::DebugValue<ErasedException<'_>> {
+        tracing::field::debug(ErasedException(value))
+    }
+
+    /// What an `#[event(exception)]` field can hold: an error (`&dyn Error`, `Box<dyn Error>`),
+    /// text (a panic's message), or an `Option` of one.
+    #[diagnostic::on_unimplemented(
+        message = "`{Self}` cannot be the `exception` of an event",
+        label = "an #[event(exception)] field holds an error or its text",
+        note = "declare the field as `&'a (dyn std::error::Error + 'static)` (an `Option` of it when there may be none) and pass `&error`, or as `&'a str` holding the error's text"
+    )]
+    pub trait LogException {
+        /// The text written under `exception`; `None` writes `null`.
+        fn exception_text(&self) -> Option<std::borrow::Cow<'_, str>>;
+    }
+
+    impl LogException for str {
+        fn exception_text(&self) -> Option<std::borrow::Cow<'_, str>> {
+            Some(std::borrow::Cow::Borrowed(self))
+        }
+    }
+
+    impl LogException for String {
+        fn exception_text(&self) -> Option<std::borrow::Cow<'_, str>> {
+            Some(std::borrow::Cow::Borrowed(self))
+        }
+    }
+
+    macro_rules! error_exception {
+        ($($ty:ty),*) => {$(
+            impl LogException for $ty {
+                fn exception_text(&self) -> Option<std::borrow::Cow<'_, str>> {
+                    Some(std::borrow::Cow::Owned(crate::logging::layer::ErrorChain(self).to_string()))
+                }
+            }
+        )*};
+    }
+    error_exception!(
+        dyn std::error::Error + 'static,
+        dyn std::error::Error + Send + 'static,
+        dyn std::error::Error + Send + Sync + 'static
+    );
+
+    impl<T: LogException + ?Sized> LogException for &T {
+        fn exception_text(&self) -> Option<std::borrow::Cow<'_, str>> {
+            (**self).exception_text()
+        }
+    }
+
+    impl<T: LogException + ?Sized> LogException for Box<T> {
+        fn exception_text(&self) -> Option<std::borrow::Cow<'_, str>> {
+            (**self).exception_text()
+        }
+    }
+
+    impl<T: LogException + ?Sized> LogException for std::sync::Arc<T> {
+        fn exception_text(&self) -> Option<std::borrow::Cow<'_, str>> {
+            (**self).exception_text()
+        }
+    }
+
+    impl<T: LogException> LogException for Option<T> {
+        fn exception_text(&self) -> Option<std::borrow::Cow<'_, str>> {
+            self.as_ref().and_then(LogException::exception_text)
+        }
+    }
+
+    /// A [`LogException`] whose `Debug` is its JSON: the text as a string, or `null`.
+    pub struct ErasedException<'a>(&'a dyn LogException);
+
+    impl fmt::Debug for ErasedException<'_> {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            fmt::Debug::fmt(&JsonValue(&self.0.exception_text()), f)
+        }
     }
 
     /// A `time` value (or an `Option` of one) as an ISO 8601 string, or `null`.

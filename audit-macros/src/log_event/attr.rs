@@ -1,9 +1,12 @@
 //! The options of `#[log_event(...)]` and of the `#[event(...)]` helper attribute.
 
+use proc_macro2::Span;
 use proc_macro2::TokenStream;
 use syn::parse::Parser;
 use syn::punctuated::Punctuated;
 use syn::{Attribute, Expr, ExprLit, Lit, LitStr, Meta, Token};
+
+use crate::level::{Level, LevelOf};
 
 /// The event's name.
 pub(crate) const NAME: &str = "name";
@@ -13,10 +16,10 @@ pub(crate) const LEVEL: &str = "level";
 pub(crate) const GROUP: &str = "group";
 /// On a field: log `"[redacted]"` instead of the value.
 pub(crate) const REDACT: &str = "redact";
+/// On a field: the line's error, written under the standard key `exception`.
+pub(crate) const EXCEPTION: &str = "exception";
 /// The helper attribute on variants and fields.
 pub(crate) const EVENT_ATTR: &str = "event";
-/// The level names `level` accepts.
-pub(crate) const LEVELS: [&str; 5] = ["debug", "info", "warning", "error", "critical"];
 
 pub(crate) use crate::errors::Errors;
 
@@ -39,7 +42,7 @@ impl Place {
             Place::Struct => &[NAME, LEVEL, GROUP],
             Place::Enum => &[LEVEL, GROUP],
             Place::Variant => &[NAME, LEVEL, GROUP],
-            Place::Field => &[REDACT],
+            Place::Field => &[REDACT, EXCEPTION],
         }
     }
 
@@ -64,9 +67,11 @@ impl Place {
 #[derive(Default)]
 pub(crate) struct Options {
     pub(crate) name: Option<LitStr>,
-    pub(crate) level: Option<LitStr>,
+    /// Parsed where it is read: an unknown level is reported once, at its literal.
+    pub(crate) level: Option<(Level, Span)>,
     pub(crate) group: Option<LitStr>,
     pub(crate) redact: bool,
+    pub(crate) exception: bool,
 }
 
 /// `a`, `b` and `c` for messages.
@@ -136,18 +141,19 @@ fn read_meta(meta: &Meta, place: Place, options: &mut Options, errors: &mut Erro
         );
         return;
     }
-    if key == REDACT {
+    if key == REDACT || key == EXCEPTION {
+        let (flag, usage) = if key == REDACT {
+            (&mut options.redact, "write #[event(redact)] to log the field as \"[redacted]\"")
+        } else {
+            (&mut options.exception, "write #[event(exception)] to log the field as the line's `exception`")
+        };
         match meta {
-            Meta::Path(_) if options.redact => errors.spanning(path, "`redact` is given twice"),
-            Meta::Path(_) => options.redact = true,
-            Meta::NameValue(name_value) => errors.spanning(
-                &name_value.value,
-                "`redact` takes no value: write #[event(redact)] to log the field as \"[redacted]\"",
-            ),
-            Meta::List(list) => errors.spanning(
-                &list.tokens,
-                "`redact` takes no value: write #[event(redact)] to log the field as \"[redacted]\"",
-            ),
+            Meta::Path(_) if *flag => errors.spanning(path, format!("`{key}` is given twice")),
+            Meta::Path(_) => *flag = true,
+            Meta::NameValue(name_value) => {
+                errors.spanning(&name_value.value, format!("`{key}` takes no value: {usage}"))
+            }
+            Meta::List(list) => errors.spanning(&list.tokens, format!("`{key}` takes no value: {usage}")),
         }
         return;
     }
@@ -169,11 +175,18 @@ fn read_meta(meta: &Meta, place: Place, options: &mut Options, errors: &mut Erro
             return;
         }
     };
-    let slot = match key.as_str() {
-        NAME => &mut options.name,
-        LEVEL => &mut options.level,
-        _ => &mut options.group,
-    };
+    if key == LEVEL {
+        if options.level.is_some() {
+            errors.spanning(path, format!("`{key}` is given twice; keep one"));
+        }
+        match Level::parse(&value, LevelOf::Event) {
+            Ok(level) if options.level.is_none() => options.level = Some(level),
+            Ok(_) => {}
+            Err(error) => errors.push(error),
+        }
+        return;
+    }
+    let slot = if key == NAME { &mut options.name } else { &mut options.group };
     if slot.is_some() {
         errors.spanning(path, format!("`{key}` is given twice; keep one"));
     } else {

@@ -13,6 +13,7 @@
 
 mod capture;
 mod config_error;
+pub mod events;
 #[cfg(feature = "smtp")]
 mod mail;
 mod reporter;
@@ -20,7 +21,7 @@ mod reporter;
 mod sentry_support;
 
 pub use capture::{BoxError, ErrorKinds, capture_error, catch, catch_async, catch_panic};
-pub use config_error::{ConfigurationError, handle_config_error};
+pub use config_error::{ConfigurationError, NamedObject, handle_config_error};
 #[cfg(feature = "smtp")]
 pub use mail::{Address, MailConfigError, SmtpUrl};
 #[cfg(feature = "smtp")]
