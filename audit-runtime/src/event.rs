@@ -78,6 +78,35 @@ pub mod __private {
     pub use crate::catalog::{EventSchema, FieldSchema, ValueKind as EventValueKind};
     pub use crate::logging::Level as EventLevel;
 
+    /// `file` (as `file!()` gives it: relative to the workspace, or absolute for a crate built
+    /// from a registry) relative to `manifest_dir` (the crate's `CARGO_MANIFEST_DIR`), so the
+    /// catalog shows `src/objects.rs` wherever the crate was built. Unchanged when no trailing
+    /// part of `manifest_dir` starts `file`.
+    pub const fn crate_relative_path(file: &'static str, manifest_dir: &'static str) -> &'static str {
+        let (file_bytes, dir) = (file.as_bytes(), manifest_dir.as_bytes());
+        let mut start = 0;
+        // Longest trailing part of the directory first: the whole of it, then from each `/`.
+        while start < dir.len() {
+            let at_component = start == 0 || dir[start - 1] == b'/' || dir[start - 1] == b'\\';
+            let len = dir.len() - start;
+            if at_component && file_bytes.len() > len + 1 {
+                let mut i = 0;
+                while i < len && file_bytes[i] == dir[start + i] {
+                    i += 1;
+                }
+                if i == len && (file_bytes[len] == b'/' || file_bytes[len] == b'\\') {
+                    let (_, rest) = file_bytes.split_at(len + 1);
+                    return match std::str::from_utf8(rest) {
+                        Ok(rest) => rest,
+                        Err(_) => file,
+                    };
+                }
+            }
+            start += 1;
+        }
+        file
+    }
+
     /// What `inventory` collects: the events of one `#[log_event]` item.
     pub struct EventRegistration(pub &'static [EventSchema]);
 

@@ -139,7 +139,10 @@ fn schema(event: &EventDecl, type_params: &[String]) -> TokenStream {
             description: #description,
             fields: &[#(#fields),*],
             module: ::core::module_path!(),
-            file: ::core::file!(),
+            file: ::audit_runtime::__private::crate_relative_path(
+                ::core::file!(),
+                ::core::env!("CARGO_MANIFEST_DIR"),
+            ),
             line: #line,
         }
     }
