@@ -144,7 +144,7 @@ fn event(
                     ty: field.ty.clone(),
                     docs: attr::doc_comment(&field.attrs).unwrap_or_default(),
                     redacted: options.redact,
-                    exception: options.exception.then(|| field.ty.span()),
+                    exception: options.exception,
                 }
             })
             .collect(),

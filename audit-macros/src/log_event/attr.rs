@@ -4,6 +4,7 @@ use proc_macro2::Span;
 use proc_macro2::TokenStream;
 use syn::parse::Parser;
 use syn::punctuated::Punctuated;
+use syn::spanned::Spanned;
 use syn::{Attribute, Expr, ExprLit, Lit, LitStr, Meta, Token};
 
 use crate::level::{Level, LevelOf};
@@ -71,7 +72,8 @@ pub(crate) struct Options {
     pub(crate) level: Option<(Level, Span)>,
     pub(crate) group: Option<LitStr>,
     pub(crate) redact: bool,
-    pub(crate) exception: bool,
+    /// Where `exception` was written, when it was.
+    pub(crate) exception: Option<Span>,
 }
 
 /// `a`, `b` and `c` for messages.
@@ -142,14 +144,16 @@ fn read_meta(meta: &Meta, place: Place, options: &mut Options, errors: &mut Erro
         return;
     }
     if key == REDACT || key == EXCEPTION {
-        let (flag, usage) = if key == REDACT {
-            (&mut options.redact, "write #[event(redact)] to log the field as \"[redacted]\"")
+        let usage = if key == REDACT {
+            "write #[event(redact)] to log the field as \"[redacted]\""
         } else {
-            (&mut options.exception, "write #[event(exception)] to log the field as the line's `exception`")
+            "write #[event(exception)] to log the field as the line's `exception`"
         };
+        let given = if key == REDACT { options.redact } else { options.exception.is_some() };
         match meta {
-            Meta::Path(_) if *flag => errors.spanning(path, format!("`{key}` is given twice")),
-            Meta::Path(_) => *flag = true,
+            Meta::Path(_) if given => errors.spanning(path, format!("`{key}` is given twice")),
+            Meta::Path(_) if key == REDACT => options.redact = true,
+            Meta::Path(_) => options.exception = Some(path.span()),
             Meta::NameValue(name_value) => {
                 errors.spanning(&name_value.value, format!("`{key}` takes no value: {usage}"))
             }
