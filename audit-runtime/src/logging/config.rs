@@ -31,8 +31,9 @@ pub mod vars {
 const ACCEPTED_LEVELS: &str = "debug, info, warning, error, critical (or trace, warn; any case)";
 
 /// A configuration value that cannot be used. It names the variable (or builder method), the
-/// value, and what is accepted.
-#[derive(Debug, thiserror::Error)]
+/// value, and what is accepted. Its `Debug` is that message too, so `main` returning it prints
+/// `Error: LOG_LEVEL="verbose" is not valid: expected ...`.
+#[derive(thiserror::Error)]
 pub enum ConfigError {
     /// A value outside what the variable accepts.
     #[error("{variable}={value:?} is not valid: expected {expected}")]
@@ -71,6 +72,8 @@ pub enum ConfigError {
     #[error("cannot install the logging subscriber: another global subscriber is already set")]
     AlreadyInstalled,
 }
+
+debug_is_display!(ConfigError);
 
 /// A level threshold: the schema's levels, or `EnvFilter` directives (`info,my_crate=debug`).
 #[derive(Clone, Debug, PartialEq, Eq)]

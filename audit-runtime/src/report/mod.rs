@@ -30,8 +30,8 @@ pub use reporter::vars;
 #[cfg(feature = "smtp")]
 pub use reporter::{ReportConfig, ReportStats, Reporter};
 
-/// What [`init_from_env`] could not accept.
-#[derive(Debug, thiserror::Error)]
+/// What [`init_from_env`] could not accept. Its `Debug` is its message.
+#[derive(thiserror::Error)]
 #[non_exhaustive]
 pub enum ReportInitError {
     /// A mail setting is wrong.
@@ -53,6 +53,8 @@ pub enum ReportInitError {
         reason: String,
     },
 }
+
+debug_is_display!(ReportInitError);
 
 /// Keeps the reporting services alive (Sentry's client flushes when this is dropped).
 #[must_use = "dropping the guard flushes and stops Sentry reporting"]
