@@ -9,6 +9,7 @@
 
 mod audited;
 mod errors;
+mod keys;
 mod level;
 mod log_event;
 mod names;

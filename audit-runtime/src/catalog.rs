@@ -20,7 +20,7 @@ use std::str::FromStr;
 
 use serde_json::{Map, Value, json};
 
-use crate::logging::{Level, REDACTED};
+use crate::logging::{Level, REDACTED, keys};
 
 mod compat;
 
@@ -430,25 +430,25 @@ fn render_markdown(events: &[&EventSchema]) -> String {
 /// declared at (one, or one per variant that shares its name).
 fn standard_properties(event: &EventSchema, levels: &[Level]) -> Map<String, Value> {
     let mut properties = Map::new();
-    properties.insert("event".into(), json!({"const": event.name}));
+    properties.insert(keys::EVENT.into(), json!({"const": event.name}));
     let level = match levels {
         [one] => json!({"const": one.to_string()}),
         many => json!({"enum": many.iter().map(ToString::to_string).collect::<Vec<_>>()}),
     };
-    properties.insert("level".into(), level);
+    properties.insert(keys::LEVEL.into(), level);
     properties.insert(
-        "timestamp".into(),
+        keys::TIMESTAMP.into(),
         json!({"type": "string", "format": "date-time", "pattern": "^\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}:\\d{2}\\.\\d{6}Z$"}),
     );
-    properties.insert("logger".into(), json!({"type": "string"}));
-    properties.insert("source".into(), json!({"type": "string"}));
+    properties.insert(keys::LOGGER.into(), json!({"type": "string"}));
+    properties.insert(keys::SOURCE.into(), json!({"type": "string"}));
     properties
 }
 
 /// The schema of one event's lines.
 fn event_schema(event: &EventSchema, levels: &[Level]) -> Value {
     let mut properties = standard_properties(event, levels);
-    let mut required: Vec<&str> = vec!["event", "timestamp", "logger", "level", "source"];
+    let mut required: Vec<&str> = keys::EVERY_LINE.to_vec();
     for field in event.fields {
         let mut schema = if field.redacted { json!({"const": REDACTED}) } else { field.kind.json_schema() };
         if let Value::Object(map) = &mut schema {

@@ -4,11 +4,7 @@ use std::collections::BTreeMap;
 
 use super::ast::{EventDecl, Item};
 use super::attr::Errors;
-
-/// Keys every log line has, or that the request context binds: a field of that name would
-/// clash with them.
-pub(crate) const STANDARD_KEYS: [&str; 10] =
-    ["event", "level", "timestamp", "logger", "source", "request_id", "user_id", "exception", "trace_id", "span_id"];
+use crate::keys::STANDARD_KEYS;
 
 pub(crate) fn validate(item: &Item, errors: &mut Errors) {
     let mut names: BTreeMap<String, &EventDecl> = BTreeMap::new();

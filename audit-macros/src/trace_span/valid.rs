@@ -2,11 +2,7 @@
 
 use super::ast::{self, Model};
 use super::attr::{self, Errors};
-
-/// Keys every log line (or its trace context) carries: a span field of the same name would
-/// shadow them, so it is refused.
-pub(crate) const STANDARD_KEYS: [&str; 10] =
-    ["event", "level", "timestamp", "logger", "source", "request_id", "user_id", "exception", "trace_id", "span_id"];
+use crate::keys::STANDARD_KEYS;
 
 pub(crate) fn validate(model: &Model, errors: &mut Errors) {
     let options = &model.options;

@@ -28,13 +28,11 @@ use std::path::Path;
 use serde_json::{Map, Value};
 
 use super::{EventSchema, Format, events, render_events};
+use crate::logging::keys::EVERY_LINE;
 
 /// The variable that accepts breaking changes on purpose: with `ACCEPT_CATALOG_CHANGES=1`,
 /// [`assert_compatible`] writes the current catalog over the committed one instead of failing.
 pub const ACCEPT_ENV: &str = "ACCEPT_CATALOG_CHANGES";
-
-/// Keys of every line, checked by the `event` and `level` rules, not as fields.
-const STANDARD: [&str; 5] = ["event", "level", "timestamp", "logger", "source"];
 
 /// One difference between a committed catalog and the current one.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -153,7 +151,7 @@ fn compare_event(name: &str, old: &Value, new: &Value, changes: &mut Vec<Catalog
     let fields = |event: &Value| event["properties"].as_object().unwrap_or(&empty).clone();
     let (old_fields, new_fields) = (fields(old), fields(new));
     let (old_required, new_required) = (required(old), required(new));
-    for (field, old_schema) in old_fields.iter().filter(|(key, _)| !STANDARD.contains(&key.as_str())) {
+    for (field, old_schema) in old_fields.iter().filter(|(key, _)| !EVERY_LINE.contains(&key.as_str())) {
         let Some(new_schema) = new_fields.get(field) else {
             changes.push(change(name, Some(field), "removed or renamed", true));
             continue;
