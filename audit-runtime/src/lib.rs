@@ -31,6 +31,7 @@ pub mod store;
 #[cfg(feature = "otlp")]
 pub mod telemetry;
 pub mod trace;
+pub mod vars;
 
 pub use audit::{Action, Actor, AuditEntry, Audited, FieldChange};
 pub use audit_macros::{Audited, log_event, trace_span};

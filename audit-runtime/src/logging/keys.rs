@@ -15,9 +15,11 @@ pub(crate) const SOURCE: &str = "source";
 pub(crate) const MESSAGE: &str = "message";
 /// A line's error: its message and `source()` chain.
 pub(crate) const EXCEPTION: &str = "exception";
-/// The trace and span of the innermost exported span, as lower-case hex.
+/// The trace and span of the innermost exported span, as lower-case hex (feature `otlp`).
+#[cfg_attr(not(feature = "otlp"), allow(dead_code))]
 pub(crate) const TRACE_ID: &str = "trace_id";
 /// See [`TRACE_ID`].
+#[cfg_attr(not(feature = "otlp"), allow(dead_code))]
 pub(crate) const SPAN_ID: &str = "span_id";
 
 /// The keys every line has, in the order the JSON line ends with them (`event` comes after the

@@ -87,7 +87,8 @@ pub(crate) trait LineFormat: Send + Sync + 'static {
     fn push_error(&self, out: &mut Vec<u8>, error: &(dyn Error + 'static));
     /// A span field's value, encoded as JSON when it was recorded.
     fn push_span_value(&self, out: &mut Vec<u8>, json: &str);
-    /// A trace or span id as `width` lower-case hex digits.
+    /// A trace or span id as `width` lower-case hex digits (feature `otlp`).
+    #[cfg_attr(not(feature = "otlp"), allow(dead_code))]
     fn push_hex_id(&self, out: &mut Vec<u8>, id: u128, width: usize);
     /// Lays out the whole line, ending with a newline.
     fn write_line(&self, line: &mut Vec<u8>, parts: &LineParts<'_>, meta: &Metadata<'_>);

@@ -19,19 +19,8 @@ pub(crate) fn mail_config_error(_error: &super::ConfigurationError) {
     }
 }
 
-/// The variables the reporter reads.
-pub mod vars {
-    /// Where configuration errors are mailed; unset: not mailed.
-    pub const CONFIG_ERROR_REPORT_EMAIL: &str = "CONFIG_ERROR_REPORT_EMAIL";
-    /// Hours between two mails about the same error (default 24; fractions allowed).
-    pub const CONFIG_ERROR_REPORT_RATE_LIMIT_HOURS: &str = "CONFIG_ERROR_REPORT_RATE_LIMIT_HOURS";
-    /// Where `error` and `critical` log lines are mailed, rate-limited the same way.
-    pub const EMAIL_ERRORS: &str = "EMAIL_ERRORS";
-    /// The SMTP server: `smtp://host:port` (default `smtp://localhost:25`).
-    pub const SMTP_URL: &str = "SMTP_URL";
-    /// The sender address (default `audit@localhost`).
-    pub const EMAIL_FROM: &str = "EMAIL_FROM";
-}
+/// The variables the reporter reads (all of them are in [`crate::vars`]).
+pub use crate::vars;
 
 #[cfg(feature = "smtp")]
 mod enabled {
