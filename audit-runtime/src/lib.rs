@@ -22,12 +22,15 @@ pub mod audit;
 pub mod catalog;
 pub mod context;
 pub mod event;
+/// *Available with the crate feature `http`.*
 #[cfg(feature = "http")]
 pub mod http;
 pub mod logging;
 pub mod report;
+/// *Available with the crate feature `sqlite` or `postgres`.*
 #[cfg(feature = "store")]
 pub mod store;
+/// *Available with the crate feature `otlp`.*
 #[cfg(feature = "otlp")]
 pub mod telemetry;
 pub mod trace;
@@ -35,6 +38,7 @@ pub mod vars;
 
 pub use audit::{Action, Actor, AuditEntry, Audited, FieldChange};
 pub use audit_macros::{Audited, log_event, trace_span};
+/// *Available with the crate feature `sqlite` or `postgres`.*
 #[cfg(feature = "store")]
 pub use store::{AuditStore, Auditor};
 

@@ -22,11 +22,13 @@ mod sentry_support;
 
 pub use capture::{BoxError, ErrorKinds, capture_error, catch, catch_async, catch_panic};
 pub use config_error::{ConfigurationError, NamedObject, handle_config_error};
+/// *Available with the crate feature `smtp`.*
 #[cfg(feature = "smtp")]
 pub use mail::{Address, MailConfigError, SmtpUrl};
 #[cfg(feature = "smtp")]
 pub(crate) use reporter::email_errors_layer;
 pub use reporter::vars;
+/// *Available with the crate feature `smtp`.*
 #[cfg(feature = "smtp")]
 pub use reporter::{ReportConfig, ReportStats, Reporter};
 
@@ -74,6 +76,8 @@ impl std::fmt::Debug for ReportGuard {
 /// `EMAIL_ERRORS`, `SMTP_URL`, `EMAIL_FROM`, `CONFIG_ERROR_REPORT_RATE_LIMIT_HOURS`), counting
 /// its limit in `store` when given, and Sentry (`SENTRY_DSN`, `SENTRY_ENVIRONMENT`) with the
 /// `sentry` feature. Call it once, early in `main`; keep the guard.
+///
+/// *Available with the crate feature `sqlite` or `postgres`.*
 #[cfg(feature = "store")]
 pub fn init_from_env(store: Option<&crate::store::AuditStore>) -> Result<ReportGuard, ReportInitError> {
     #[cfg(feature = "smtp")]
