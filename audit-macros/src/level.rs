@@ -96,3 +96,28 @@ impl Level {
         quote!(::audit_runtime::__private::EventLevel::#variant)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str, of: LevelOf) -> Result<Level, String> {
+        Level::parse(&LitStr::new(text, Span::call_site()), of).map(|(level, _)| level).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn each_macro_reads_its_vocabulary_once_into_one_level() {
+        assert_eq!(parse("warning", LevelOf::Event), Ok(Level::Warning));
+        assert_eq!(parse("critical", LevelOf::Event), Ok(Level::Critical));
+        assert_eq!(parse("warn", LevelOf::Span), Ok(Level::Warning));
+        assert_eq!(parse("warning", LevelOf::Span), Ok(Level::Warning));
+        assert_eq!(parse("trace", LevelOf::Span), Ok(Level::Trace));
+        let warn = parse("warn", LevelOf::Event).unwrap_err();
+        assert!(warn.contains("did you mean `warning`?"), "{warn}");
+        let upper = parse("Info", LevelOf::Span).unwrap_err();
+        assert!(upper.contains("did you mean `info`?"), "{upper}");
+        let critical = parse("critical", LevelOf::Span).unwrap_err();
+        assert!(critical.contains("did you mean `error`?"), "{critical}");
+        assert!(parse("loud", LevelOf::Event).unwrap_err().ends_with("`error` or `critical`"));
+    }
+}

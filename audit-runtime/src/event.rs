@@ -343,3 +343,27 @@ pub mod __private {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::__private::crate_relative_path;
+
+    #[test]
+    fn declaring_files_are_relative_to_their_crate() {
+        // A workspace member: `file!()` is relative to the workspace root.
+        assert_eq!(crate_relative_path("examples/src/objects.rs", "/work/app/examples"), "src/objects.rs");
+        assert_eq!(crate_relative_path("tests/tests/catalog.rs", "/work/app/tests"), "tests/catalog.rs");
+        // A crate from a registry: `file!()` is absolute.
+        assert_eq!(
+            crate_relative_path(
+                "/home/ci/.cargo/registry/src/index/audit-runtime-0.1.0/src/http/events.rs",
+                "/home/ci/.cargo/registry/src/index/audit-runtime-0.1.0"
+            ),
+            "src/http/events.rs"
+        );
+        // A lone crate: `file!()` is relative to it already.
+        assert_eq!(crate_relative_path("src/lib.rs", "/work/app"), "src/lib.rs");
+        // Only whole path components match.
+        assert_eq!(crate_relative_path("xamples/src/a.rs", "/work/app/examples"), "xamples/src/a.rs");
+    }
+}
