@@ -22,15 +22,12 @@ pub mod audit;
 pub mod catalog;
 pub mod context;
 pub mod event;
-/// *Available with the crate feature `http`.*
 #[cfg(feature = "http")]
 pub mod http;
 pub mod logging;
 pub mod report;
-/// *Available with the crate feature `sqlite` or `postgres`.*
 #[cfg(feature = "store")]
 pub mod store;
-/// *Available with the crate feature `otlp`.*
 #[cfg(feature = "otlp")]
 pub mod telemetry;
 pub mod trace;

@@ -1,5 +1,6 @@
-//! Requests and API errors (feature `http`): a tower layer for axum services, and the
-//! standard error body.
+//! Requests and API errors: a tower layer for axum services, and the standard error body.
+//!
+//! *Available with the crate feature `http`.*
 //!
 //! - [`RequestLogLayer`]: a request id (from `X-Request-ID` when sane, else a UUID) echoed in
 //!   the response; a `request` span binding `request_id` and `user_id` for every line and audit
