@@ -1,14 +1,20 @@
 //! Procedural macros of the audit toolkit. Use them through `audit-runtime`, which re-exports
 //! them and holds everything the generated code calls.
 //!
-//! Each macro is parsed (`attr.rs`), modelled (`ast.rs`), checked (`valid.rs`) and expanded
-//! (`expand.rs`); errors carry the span of the offending token and the item is still emitted so
+//! Each macro runs one pipeline: `from_syn` (`ast.rs`, with `attr.rs` reading the options),
+//! `validate` (`valid.rs`), `expand` (`expand.rs`); the pieces they share live once:
+//! `level.rs` (the typed `Level`), `types.rs` (the field-type classifier), `names.rs`,
+//! `errors.rs`; errors carry the span of the offending token and the item is still emitted so
 //! that one mistake gives one error.
 
 mod audited;
 mod errors;
+mod keys;
+mod level;
 mod log_event;
+mod names;
 mod trace_span;
+mod types;
 
 use proc_macro::TokenStream;
 

@@ -20,7 +20,11 @@ use std::str::FromStr;
 
 use serde_json::{Map, Value, json};
 
-use crate::logging::{Level, REDACTED};
+use crate::logging::{Level, REDACTED, keys};
+
+mod compat;
+
+pub use compat::{ACCEPT_ENV, CatalogChange, CatalogDiff, assert_compatible, assert_compatible_events, diff};
 
 /// One event of the catalog, as declared with `#[log_event]`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,7 +41,8 @@ pub struct EventSchema {
     pub fields: &'static [FieldSchema],
     /// The module path of the declaration, e.g. `audit_examples::objects`.
     pub module: &'static str,
-    /// The source file of the declaration, as `file!()` gives it.
+    /// The source file of the declaration, relative to its crate's directory (e.g.
+    /// `src/objects.rs`), the same wherever the crate was built.
     pub file: &'static str,
     /// The line of the struct's or variant's name.
     pub line: u32,
@@ -52,8 +57,14 @@ impl EventSchema {
     /// Whether `other` describes the same log lines: same name, level and fields (name, type,
     /// redaction). Group, description and place may differ.
     pub fn same_lines_as(&self, other: &EventSchema) -> bool {
+        self.level == other.level && self.same_fields_as(other)
+    }
+
+    /// Whether `other` has the same name and fields (name, type, redaction): the same event,
+    /// perhaps written at another level (an enum's variants may declare one event at two
+    /// levels, such as `api.handled_exception` at `warning` for a 4xx and `error` for a 5xx).
+    pub fn same_fields_as(&self, other: &EventSchema) -> bool {
         self.name == other.name
-            && self.level == other.level
             && self.fields.len() == other.fields.len()
             && self
                 .fields
@@ -111,6 +122,9 @@ pub enum ValueKind {
     Nullable(&'static ValueKind),
     /// Whatever the type's `Serialize` writes (structs, enums, type parameters).
     Any,
+    /// The line's error (an `#[event(exception)]` field, written under `exception`): free text,
+    /// its message and `source()` chain, and a backtrace when one was captured.
+    Exception,
 }
 
 impl ValueKind {
@@ -136,8 +150,12 @@ impl ValueKind {
             ValueKind::Array => json!({"type": "array"}),
             ValueKind::Object => json!({"type": "object"}),
             ValueKind::Nullable(inner) => json!({"anyOf": [{"type": "null"}, inner.json_schema()]}),
-            // Present, any JSON value.
-            ValueKind::Any => json!({}),
+            // Present, any JSON value: the declaration does not tell more.
+            ValueKind::Any => json!({"$comment": "any JSON value: the field's type decides its shape at run time"}),
+            ValueKind::Exception => json!({
+                "type": "string",
+                "$comment": "free text: the error's message, its source chain and, when captured, a backtrace"
+            }),
         }
     }
 }
@@ -153,16 +171,22 @@ pub fn events() -> Vec<&'static EventSchema> {
     all
 }
 
+/// The events declared in the crate named `crate_name` (as in its module paths, e.g.
+/// `audit_examples`), in catalog order.
+pub fn crate_events(crate_name: &str) -> Vec<&'static EventSchema> {
+    events().into_iter().filter(|event| event.crate_name() == crate_name).collect()
+}
+
 /// Checks the whole catalog: see [`validate_events`].
 pub fn validate() -> Result<(), CatalogError> {
     validate_events(&events())
 }
 
 /// Reports every event name declared more than once, unless all its declarations are in the
-/// same crate and describe the same lines (same level and fields: the same event listed under
-/// two groups, as the Objects and Objecttypes sections of the docs do with
-/// `deprecated_endpoint_called`). Two crates using one name are always reported: the name no
-/// longer tells which code wrote a line.
+/// same crate and have the same fields (the same event listed under two groups, as the
+/// Objects and Objecttypes sections do with `deprecated_endpoint_called`, or one event written
+/// at two levels). Two crates using one name are always reported: the name no longer tells
+/// which code wrote a line.
 pub fn validate_events(events: &[&'static EventSchema]) -> Result<(), CatalogError> {
     let mut by_name: BTreeMap<&str, Vec<&'static EventSchema>> = BTreeMap::new();
     for event in events {
@@ -174,7 +198,7 @@ pub fn validate_events(events: &[&'static EventSchema]) -> Result<(), CatalogErr
             let first = declarations[0];
             declarations[1..]
                 .iter()
-                .any(|other| other.crate_name() != first.crate_name() || !other.same_lines_as(first))
+                .any(|other| other.crate_name() != first.crate_name() || !other.same_fields_as(first))
         })
         .map(|(_, declarations)| DuplicateEvent { name: declarations[0].name, declarations })
         .collect();
@@ -402,24 +426,29 @@ fn render_markdown(events: &[&EventSchema]) -> String {
     out
 }
 
-/// The standard keys every line has, with their schemas.
-fn standard_properties(event: &EventSchema) -> Map<String, Value> {
+/// The standard keys every line has, with their schemas; `levels` are the levels the event is
+/// declared at (one, or one per variant that shares its name).
+fn standard_properties(event: &EventSchema, levels: &[Level]) -> Map<String, Value> {
     let mut properties = Map::new();
-    properties.insert("event".into(), json!({"const": event.name}));
-    properties.insert("level".into(), json!({"const": event.level.to_string()}));
+    properties.insert(keys::EVENT.into(), json!({"const": event.name}));
+    let level = match levels {
+        [one] => json!({"const": one.to_string()}),
+        many => json!({"enum": many.iter().map(ToString::to_string).collect::<Vec<_>>()}),
+    };
+    properties.insert(keys::LEVEL.into(), level);
     properties.insert(
-        "timestamp".into(),
+        keys::TIMESTAMP.into(),
         json!({"type": "string", "format": "date-time", "pattern": "^\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}:\\d{2}\\.\\d{6}Z$"}),
     );
-    properties.insert("logger".into(), json!({"type": "string"}));
-    properties.insert("source".into(), json!({"type": "string"}));
+    properties.insert(keys::LOGGER.into(), json!({"type": "string"}));
+    properties.insert(keys::SOURCE.into(), json!({"type": "string"}));
     properties
 }
 
 /// The schema of one event's lines.
-fn event_schema(event: &EventSchema) -> Value {
-    let mut properties = standard_properties(event);
-    let mut required: Vec<&str> = vec!["event", "timestamp", "logger", "level", "source"];
+fn event_schema(event: &EventSchema, levels: &[Level]) -> Value {
+    let mut properties = standard_properties(event, levels);
+    let mut required: Vec<&str> = keys::EVERY_LINE.to_vec();
     for field in event.fields {
         let mut schema = if field.redacted { json!({"const": REDACTED}) } else { field.kind.json_schema() };
         if let Value::Object(map) = &mut schema {
@@ -428,7 +457,11 @@ fn event_schema(event: &EventSchema) -> Value {
             }
         }
         properties.insert(field.name.into(), schema);
-        required.push(field.name);
+        // A field that may be `null` may as well be absent: lines written before it was
+        // declared validate too, which makes adding such a field a compatible change.
+        if !matches!(field.kind, ValueKind::Nullable(_)) {
+            required.push(field.name);
+        }
     }
     json!({
         "title": event.name,
@@ -440,7 +473,8 @@ fn event_schema(event: &EventSchema) -> Value {
 }
 
 /// The JSON Schema document of `events` (see [`Format::JsonSchema`]); a name listed twice
-/// gets the schema of its first declaration.
+/// gets the fields of its first declaration and the levels of all declarations with those
+/// fields.
 pub fn json_schema(events: &[&EventSchema]) -> Value {
     let mut defs = Map::new();
     let mut any_of = Vec::new();
@@ -448,7 +482,14 @@ pub fn json_schema(events: &[&EventSchema]) -> Value {
         if defs.contains_key(event.name) {
             continue;
         }
-        defs.insert(event.name.to_owned(), event_schema(event));
+        let mut levels: Vec<Level> = Vec::new();
+        for other in events.iter().filter(|other| other.same_fields_as(event)) {
+            if !levels.contains(&other.level) {
+                levels.push(other.level);
+            }
+        }
+        levels.sort();
+        defs.insert(event.name.to_owned(), event_schema(event, &levels));
         any_of.push(json!({"$ref": format!("#/$defs/{}", json_pointer_escape(event.name))}));
     }
     let mut document = json!({

@@ -51,6 +51,8 @@
 
 use crate::catalog::EventSchema;
 
+pub mod spans;
+
 /// A type declared with `#[log_event]`. The macro implements it, together with an inherent
 /// `emit()` so that no import is needed to emit.
 pub trait Event {
@@ -71,9 +73,39 @@ pub mod __private {
     use crate::logging::JsonValue;
 
     pub use super::Event;
+    pub use super::spans::__private::*;
     // Prefixed: `audit_runtime::__private` also re-exports the other macros' items.
     pub use crate::catalog::{EventSchema, FieldSchema, ValueKind as EventValueKind};
     pub use crate::logging::Level as EventLevel;
+
+    /// `file` (as `file!()` gives it: relative to the workspace, or absolute for a crate built
+    /// from a registry) relative to `manifest_dir` (the crate's `CARGO_MANIFEST_DIR`), so the
+    /// catalog shows `src/objects.rs` wherever the crate was built. Unchanged when no trailing
+    /// part of `manifest_dir` starts `file`.
+    pub const fn crate_relative_path(file: &'static str, manifest_dir: &'static str) -> &'static str {
+        let (file_bytes, dir) = (file.as_bytes(), manifest_dir.as_bytes());
+        let mut start = 0;
+        // Longest trailing part of the directory first: the whole of it, then from each `/`.
+        while start < dir.len() {
+            let at_component = start == 0 || dir[start - 1] == b'/' || dir[start - 1] == b'\\';
+            let len = dir.len() - start;
+            if at_component && file_bytes.len() > len + 1 {
+                let mut i = 0;
+                while i < len && file_bytes[i] == dir[start + i] {
+                    i += 1;
+                }
+                if i == len && (file_bytes[len] == b'/' || file_bytes[len] == b'\\') {
+                    let (_, rest) = file_bytes.split_at(len + 1);
+                    return match std::str::from_utf8(rest) {
+                        Ok(rest) => rest,
+                        Err(_) => file,
+                    };
+                }
+            }
+            start += 1;
+        }
+        file
+    }
 
     /// What `inventory` collects: the events of one `#[log_event]` item.
     pub struct EventRegistration(pub &'static [EventSchema]);
@@ -99,6 +131,85 @@ pub mod __private {
     #[inline(always)]
     pub fn json_field<T: Loggable>(value: &T) -> tracing::field::DebugValue<ErasedJson<'_>> {
         tracing::field::debug(ErasedJson(value))
+    }
+
+    /// The line's error (an `#[event(exception)]` field): its message and `source()` chain as
+    /// one string, or `null` for a `None`.
+    #[inline(always)]
+    pub fn exception_field<T: LogException>(value: &T) -> tracing::field::DebugValue<ErasedException<'_>> {
+        tracing::field::debug(ErasedException(value))
+    }
+
+    /// What an `#[event(exception)]` field can hold: an error (`&dyn Error`, `Box<dyn Error>`),
+    /// text (a panic's message), or an `Option` of one.
+    #[diagnostic::on_unimplemented(
+        message = "`{Self}` cannot be the `exception` of an event",
+        label = "an #[event(exception)] field holds an error or its text",
+        note = "declare the field as `&'a (dyn std::error::Error + 'static)` (an `Option` of it when there may be none) and pass `&error`, or as `&'a str` holding the error's text"
+    )]
+    pub trait LogException {
+        /// The text written under `exception`; `None` writes `null`.
+        fn exception_text(&self) -> Option<std::borrow::Cow<'_, str>>;
+    }
+
+    impl LogException for str {
+        fn exception_text(&self) -> Option<std::borrow::Cow<'_, str>> {
+            Some(std::borrow::Cow::Borrowed(self))
+        }
+    }
+
+    impl LogException for String {
+        fn exception_text(&self) -> Option<std::borrow::Cow<'_, str>> {
+            Some(std::borrow::Cow::Borrowed(self))
+        }
+    }
+
+    macro_rules! error_exception {
+        ($($ty:ty),*) => {$(
+            impl LogException for $ty {
+                fn exception_text(&self) -> Option<std::borrow::Cow<'_, str>> {
+                    Some(std::borrow::Cow::Owned(crate::logging::layer::ErrorChain(self).to_string()))
+                }
+            }
+        )*};
+    }
+    error_exception!(
+        dyn std::error::Error + 'static,
+        dyn std::error::Error + Send + 'static,
+        dyn std::error::Error + Send + Sync + 'static
+    );
+
+    impl<T: LogException + ?Sized> LogException for &T {
+        fn exception_text(&self) -> Option<std::borrow::Cow<'_, str>> {
+            (**self).exception_text()
+        }
+    }
+
+    impl<T: LogException + ?Sized> LogException for Box<T> {
+        fn exception_text(&self) -> Option<std::borrow::Cow<'_, str>> {
+            (**self).exception_text()
+        }
+    }
+
+    impl<T: LogException + ?Sized> LogException for std::sync::Arc<T> {
+        fn exception_text(&self) -> Option<std::borrow::Cow<'_, str>> {
+            (**self).exception_text()
+        }
+    }
+
+    impl<T: LogException> LogException for Option<T> {
+        fn exception_text(&self) -> Option<std::borrow::Cow<'_, str>> {
+            self.as_ref().and_then(LogException::exception_text)
+        }
+    }
+
+    /// A [`LogException`] whose `Debug` is its JSON: the text as a string, or `null`.
+    pub struct ErasedException<'a>(&'a dyn LogException);
+
+    impl fmt::Debug for ErasedException<'_> {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            fmt::Debug::fmt(&JsonValue(&self.0.exception_text()), f)
+        }
     }
 
     /// A `time` value (or an `Option` of one) as an ISO 8601 string, or `null`.
@@ -230,5 +341,29 @@ pub mod __private {
         fn serialize_time<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
             (**self).serialize_time(serializer)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::__private::crate_relative_path;
+
+    #[test]
+    fn declaring_files_are_relative_to_their_crate() {
+        // A workspace member: `file!()` is relative to the workspace root.
+        assert_eq!(crate_relative_path("examples/src/objects.rs", "/work/app/examples"), "src/objects.rs");
+        assert_eq!(crate_relative_path("tests/tests/catalog.rs", "/work/app/tests"), "tests/catalog.rs");
+        // A crate from a registry: `file!()` is absolute.
+        assert_eq!(
+            crate_relative_path(
+                "/home/ci/.cargo/registry/src/index/audit-runtime-0.1.0/src/http/events.rs",
+                "/home/ci/.cargo/registry/src/index/audit-runtime-0.1.0"
+            ),
+            "src/http/events.rs"
+        );
+        // A lone crate: `file!()` is relative to it already.
+        assert_eq!(crate_relative_path("src/lib.rs", "/work/app"), "src/lib.rs");
+        // Only whole path components match.
+        assert_eq!(crate_relative_path("xamples/src/a.rs", "/work/app/examples"), "xamples/src/a.rs");
     }
 }

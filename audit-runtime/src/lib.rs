@@ -5,6 +5,19 @@
 // `::audit_runtime`.
 extern crate self as audit_runtime;
 
+/// `Debug` that writes the `Display` message: `main() -> Result<(), Box<dyn Error>>` prints an
+/// error it returns with `Debug`, and users should see the documented message there, not the
+/// struct.
+macro_rules! debug_is_display {
+    ($($ty:ty),+ $(,)?) => {$(
+        impl ::std::fmt::Debug for $ty {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                ::std::fmt::Display::fmt(self, f)
+            }
+        }
+    )+};
+}
+
 pub mod audit;
 pub mod catalog;
 pub mod context;
@@ -18,9 +31,11 @@ pub mod store;
 #[cfg(feature = "otlp")]
 pub mod telemetry;
 pub mod trace;
+pub mod vars;
 
 pub use audit::{Action, Actor, AuditEntry, Audited, FieldChange};
 pub use audit_macros::{Audited, log_event, trace_span};
+/// *Available with the crate feature `sqlite` or `postgres`.*
 #[cfg(feature = "store")]
 pub use store::{AuditStore, Auditor};
 

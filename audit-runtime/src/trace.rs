@@ -71,7 +71,7 @@ impl SpanGuard {
     /// Records `error` (with its `source()` chain) at level error inside the span, which marks
     /// the span failed in the exporter.
     pub fn record_error(&self, error: &(dyn Error + 'static)) {
-        tracing::error!(error = error, "span_failed");
+        crate::event::spans::SpanFailed::Failed { error, exception_id: None }.emit();
     }
 
     /// Leaves the span and gives it back, to be entered again or to instrument a future.

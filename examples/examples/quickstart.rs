@@ -10,10 +10,9 @@
 use std::error::Error;
 use std::fmt;
 
-use audit_examples::exceptions::ApiException;
 use audit_examples::objects::{ObjectCreated, ObjectUpdated};
 use audit_runtime::store::{AuditStore, Auditor, EntryQuery};
-use audit_runtime::{Action, Actor, Audited, catalog, logging};
+use audit_runtime::{Action, Actor, Audited, catalog, logging, report};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -52,7 +51,6 @@ async fn main() -> Result<(), Box<dyn Error>> {
     let created =
         Observation { id: 17, value: 36.6, unit: "°C".into(), note: None, patient_ssn: "123-45-6789".into() };
     in_request("2f9e9a5b-d549-4faa-a411-594aa8a52eee", async {
-        tracing::info!(method = "POST", path = "/api/v2/objects", "request_started");
         ObjectCreated {
             object_uuid,
             objecttype_uuid,
@@ -101,17 +99,11 @@ async fn main() -> Result<(), Box<dyn Error>> {
         auditor.log_view(&annotated);
     }
 
-    step("A request fails with a handled error");
+    step("A request fails with an error, reported with its cause");
     in_request("68b46bf0-a5b8-43f7-a550-e37dee617bff", async {
         let error = UpstreamError { service: "objecttypes", cause: std::io::Error::other("connection refused") };
-        tracing::warn!(error = &error as &dyn Error, "objecttype_lookup_failed");
-        ApiException::Handled {
-            title: "Could not reach the Objecttypes API.",
-            code: "upstream_unavailable",
-            status: 502,
-            data: &serde_json::json!({"objecttype": objecttype_uuid}),
-        }
-        .emit();
+        // One `error_captured` line, the cause chain in `exception` (and Sentry, when configured).
+        report::capture_error(&error);
     })
     .await;
 

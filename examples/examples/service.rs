@@ -81,7 +81,7 @@ async fn authenticate(request: Request, next: Next) -> Response {
     next.run(request).await
 }
 
-/// The acting user, or 401 in the seeds' shape.
+/// The acting user, or 401 with the standard error body.
 fn actor(ctx: &RequestContext) -> Result<Actor, ApiError> {
     ctx.user_id().map(|id| Actor::user(&*id)).ok_or_else(ApiError::not_authenticated)
 }

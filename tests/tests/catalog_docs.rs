@@ -1,4 +1,5 @@
 //! docs/events.md is the examples' catalog; this test fails, with a diff, when it is stale.
+//! examples/events.schema.json is their committed JSON Schema, kept compatible.
 //!
 //! Regenerate it with:
 //!
@@ -96,4 +97,14 @@ fn the_diff_shows_changed_lines_with_context() {
     let far_apart = line_diff("1\n2\n3\n4\n5\n6\n7\n8\n", "0\n2\n3\n4\n5\n6\n7\n9\n");
     assert!(far_apart.contains("   ...\n"), "unchanged stretches are elided:\n{far_apart}");
     assert!(!far_apart.contains("| 4\n"), "{far_apart}");
+}
+
+/// The examples' committed catalog: renaming or removing one of their events or fields, or
+/// changing a level, fails here with the list of breaking changes (accept them on purpose with
+/// `ACCEPT_CATALOG_CHANGES=1`).
+#[test]
+fn the_examples_catalog_stays_compatible_with_the_committed_one() {
+    let _ = std::mem::size_of::<audit_examples::objects::ObjectCreated<'static>>();
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/events.schema.json");
+    catalog::assert_compatible_events(path, &catalog::crate_events("audit_examples"));
 }

@@ -26,8 +26,9 @@ fn validate_reports_a_name_declared_in_two_crates() {
     assert_eq!(modules, ["audit_examples::objects", "catalog_duplicates"]);
     let message = error.to_string();
     assert!(message.contains("`object_created` is declared by"), "{message}");
-    assert!(message.contains("examples/src/objects.rs"), "{message}");
-    assert!(message.contains("tests/tests/catalog_duplicates.rs"), "{message}");
+    // Files relative to each declaring crate, with the crate named.
+    assert!(message.contains("(src/objects.rs:8, crate `audit_examples`)"), "{message}");
+    assert!(message.contains("(tests/catalog_duplicates.rs:13, crate `catalog_duplicates`)"), "{message}");
     assert!(message.contains("rename all but one"), "{message}");
 }
 

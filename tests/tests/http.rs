@@ -195,6 +195,15 @@ async fn token(BearerToken(token): BearerToken) -> String {
     format!("{} bytes", token.len())
 }
 
+/// A traced handler whose `err` meets an `ApiError`; `id` is bound inside the `Path` pattern.
+#[audit_runtime::trace_span(fields(id), err)]
+async fn traced(Path(id): Path<u16>) -> Result<String, ApiError> {
+    match id {
+        200 => Ok("found".into()),
+        status => Err(ApiError::new(status, "traced", "A traced error.")),
+    }
+}
+
 fn app(state: AppState) -> Router {
     Router::new()
         .route("/hello", get(hello))
@@ -211,6 +220,7 @@ fn app(state: AppState) -> Router {
             }),
         )
         .route("/unavailable", get(|| async { (axum::http::StatusCode::SERVICE_UNAVAILABLE, "later") }))
+        .route("/traced/{id}", get(traced))
         .with_state(state)
         .layer(RequestLogLayer::new())
 }
@@ -424,14 +434,16 @@ async fn api_error_with_data_body_and_line() {
 
     let lines = lines_with(&capture, "no-auth");
     let line = event(&lines, "api.handled_exception");
-    assert_eq!(line["level"], "error");
+    assert_eq!(line["level"], "warning", "a client error is a warning");
     assert_eq!(line["title"], "Authentication credentials were not provided.");
     assert_eq!(line["code"], "not_authenticated");
     assert_eq!(line["status"], 401);
     assert_eq!(line["data"], json!({"detail": "Authentication credentials were not provided."}));
     assert_eq!(line["exception_id"], exception_id.as_str());
     assert_eq!(line["user_id"], Value::Null);
-    assert!(!line.contains_key("invalid_params"));
+    // The body leaves out what is not set; the line has every declared key, `null` when unset.
+    assert_eq!(line["invalid_params"], Value::Null);
+    assert_eq!(line["exception"], Value::Null);
     assert_eq!(event(&lines, "request_finished")["status"], 401);
 }
 
@@ -453,7 +465,31 @@ async fn api_error_with_invalid_params_body_and_line() {
     let line = event(&lines, "api.handled_exception");
     assert_eq!(line["invalid_params"], params);
     assert_eq!(line["exception_id"], body["exception_id"]);
-    assert!(!line.contains_key("data"));
+    assert_eq!(line["data"], Value::Null);
+}
+
+#[tokio::test]
+async fn client_errors_are_warnings_server_errors_errors_and_a_traced_handler_shares_the_exception_id() {
+    let (addr, capture, _guard) = serve(no_state()).await;
+    for (status, level) in [(404, "warning"), (503, "error")] {
+        let request_id = format!("traced-{status}");
+        let reply = get_path(addr, &format!("/traced/{status}"), &[("X-Request-ID", request_id.as_bytes())]).await;
+        assert_eq!(reply.status, status);
+        let exception_id = reply.json()["exception_id"].as_str().unwrap().to_owned();
+        let lines = lines_with(&capture, &request_id);
+        let handled = event(&lines, "api.handled_exception");
+        let failed = event(&lines, "span_failed");
+        assert_eq!(handled["level"], level, "{handled:?}");
+        assert_eq!(failed["level"], level, "the span's `err` line has the error's level: {failed:?}");
+        assert_eq!(handled["exception_id"], exception_id.as_str());
+        assert_eq!(failed["exception_id"], exception_id.as_str(), "one id in the body and both lines");
+        assert_eq!(failed["id"], status, "`id` bound inside `Path(id)` is recorded");
+        let errors = lines.iter().filter(|line| line["level"] == "error").count();
+        assert_eq!(errors, if status < 500 { 0 } else { 3 }, "{lines:#?}");
+    }
+    let fine = get_path(addr, "/traced/200", &[("X-Request-ID", b"traced-200")]).await;
+    assert_eq!(fine.status, 200);
+    assert!(lines_with(&capture, "traced-200").iter().all(|line| line["event"] != "span_failed"));
 }
 
 #[tokio::test]

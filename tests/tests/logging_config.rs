@@ -190,3 +190,17 @@ fn empty_values_take_the_defaults() {
     let config = LogConfig::from_lookup(|name| env.get(name).cloned()).unwrap();
     assert_eq!(config, LogConfig::default());
 }
+
+#[test]
+fn a_main_returning_the_error_prints_its_message_not_its_struct() {
+    let output = Command::new(env!("CARGO_BIN_EXE_main-result-probe"))
+        .env_remove("LOG_FORMAT")
+        .env("LOG_LEVEL", "verbose")
+        .output()
+        .expect("the probe runs");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(stderr.starts_with("Error: LOG_LEVEL=\"verbose\" is not valid: expected "), "{stderr}");
+    assert!(!stderr.contains("InvalidValue") && !stderr.contains("variable:"), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+}

@@ -145,7 +145,8 @@ fn spans_arrive_with_names_parents_typed_attributes_status_and_durations() {
     assert_eq!(status.code, StatusCode::Error as i32);
     assert_eq!(status.message, "sync failed");
     let failure = failed.events.iter().find(|e| e.name == "span_failed").expect("the error is a span event");
-    match attribute(&failure.attributes, "error") {
+    // `#[trace_span(err)]` records the error as `exception`, the key of every log line's error.
+    match attribute(&failure.attributes, "exception") {
         Some(Value::StringValue(text)) => {
             assert!(text.contains("Caused by:") && text.contains("upstream timed out"), "{text}")
         }

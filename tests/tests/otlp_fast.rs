@@ -158,7 +158,7 @@ fn fields_err_and_ret_are_exported_with_their_types() {
     assert_eq!(status.code, StatusCode::Error as i32);
     assert_eq!(status.message, "refused by upstream");
     let failure = failed.events.iter().find(|e| e.name == "span_failed").expect("err is a span event");
-    assert_eq!(attribute(&failure.attributes, "error"), Some(&Value::StringValue("refused by upstream".into())));
+    assert_eq!(attribute(&failure.attributes, "exception"), Some(&Value::StringValue("refused by upstream".into())));
     assert_eq!(attribute(&failure.attributes, "level"), Some(&Value::StringValue("error".into())));
 }
 

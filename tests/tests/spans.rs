@@ -312,7 +312,59 @@ fn err_on_a_display_only_error_records_its_text() {
     let (capture, _) = run(Level::INFO, || assert!(parse_text("x").is_err()));
     let line = capture.only_line();
     assert_eq!(line["event"], "span_failed");
-    assert!(line["error"].as_str().unwrap().starts_with("not a number"), "{line:?}");
+    assert!(line["exception"].as_str().unwrap().starts_with("not a number"), "{line:?}");
+    assert_eq!(line["exception_id"], serde_json::Value::Null, "only an `ApiError` has one");
+    assert_eq!(line["level"], "error");
+}
+
+/// An audited value whose derived `Debug` would print the redacted SSN.
+#[derive(audit_runtime::Audited, Clone, Debug, serde::Serialize)]
+struct Patient {
+    id: i64,
+    ward: String,
+    #[audited(redact)]
+    ssn: String,
+}
+
+#[trace_span(ret)]
+fn admit() -> Patient {
+    Patient { id: 7, ward: "A".into(), ssn: "123-45-6789".into() }
+}
+
+#[trace_span(ret)]
+fn admit_all() -> Vec<Patient> {
+    vec![admit()]
+}
+
+#[trace_span(err, ret)]
+fn admit_checked() -> Result<Patient, String> {
+    Ok(Patient { id: 8, ward: "B".into(), ssn: "987-65-4321".into() })
+}
+
+#[test]
+fn ret_of_an_audited_value_records_its_snapshot_never_a_redacted_field() {
+    let (capture, _) = run(Level::INFO, || {
+        assert_eq!(admit().id, 7);
+        assert_eq!(admit_all().len(), 1);
+        assert_eq!(admit_checked().unwrap().id, 8);
+    });
+    let text = capture.text();
+    assert!(!text.contains("123-45-6789") && !text.contains("987-65-4321"), "{text}");
+    let returned: Vec<serde_json::Value> = capture
+        .json_lines()
+        .into_iter()
+        .filter(|line| line["event"] == "span_returned")
+        .map(|line| line["return_value"].clone())
+        .collect();
+    assert_eq!(
+        returned,
+        [
+            serde_json::json!({"id": 7, "ward": "A"}),
+            serde_json::json!({"id": 7, "ward": "A"}),
+            serde_json::json!([{"id": 7, "ward": "A"}]),
+            serde_json::json!({"id": 8, "ward": "B"}),
+        ]
+    );
 }
 
 #[test]
@@ -332,7 +384,7 @@ fn err_and_ret_together_record_the_ok_value_or_the_error() {
     });
     let lines = capture.json_lines();
     assert_eq!(line(&lines, "span_returned")["return_value"], "4");
-    assert_eq!(line(&lines, "span_failed")["error"], "3 is odd");
+    assert_eq!(line(&lines, "span_failed")["exception"], "3 is odd");
 }
 
 #[test]

@@ -5,12 +5,14 @@
 //! `__private::FieldProbe`; the calls are spanned on the field's type so that a type missing
 //! `PartialEq` or `Serialize` is reported at the field.
 
-use proc_macro2::{Ident, TokenStream, TokenTree};
+use proc_macro2::{Ident, TokenStream};
 use quote::{quote, quote_spanned};
+use syn::DeriveInput;
 use syn::spanned::Spanned;
-use syn::{DeriveInput, Type};
 
 use super::ast::{Field, Input};
+use crate::names::snake_case;
+use crate::types::mentions;
 
 /// The impl for a valid model whose id is field `id_index`.
 pub(crate) fn expand(input: &Input, id_index: usize) -> TokenStream {
@@ -149,7 +151,11 @@ fn with_field_bounds(input: &Input) -> syn::Generics {
         .type_params()
         .map(|param| param.ident.clone())
         .filter(|param| {
-            input.fields.iter().filter(|field| field.attrs.skip.is_none()).any(|field| mentions(field.ty, param))
+            input
+                .fields
+                .iter()
+                .filter(|field| field.attrs.skip.is_none())
+                .any(|field| mentions(field.ty, &[param.to_string().as_str()]))
         })
         .collect();
     if !used.is_empty() {
@@ -161,57 +167,4 @@ fn with_field_bounds(input: &Input) -> syn::Generics {
         }
     }
     generics
-}
-
-fn mentions(ty: &Type, param: &Ident) -> bool {
-    fn walk(tokens: TokenStream, param: &Ident) -> bool {
-        tokens.into_iter().any(|token| match token {
-            TokenTree::Ident(ident) => ident == *param,
-            TokenTree::Group(group) => walk(group.stream(), param),
-            _ => false,
-        })
-    }
-    walk(quote!(#ty), param)
-}
-
-/// `Observation` -> `observation`, `PatientRecord` -> `patient_record`, `HTTPRequest` ->
-/// `http_request`.
-pub(crate) fn snake_case(name: &str) -> String {
-    let chars: Vec<char> = name.chars().collect();
-    let mut out = String::with_capacity(name.len() + 4);
-    for (i, &c) in chars.iter().enumerate() {
-        if c.is_uppercase() {
-            let prev = i.checked_sub(1).map(|j| chars[j]);
-            let next = chars.get(i + 1);
-            let starts_word = match prev {
-                None | Some('_') => false,
-                Some(prev) => {
-                    prev.is_lowercase()
-                        || prev.is_ascii_digit()
-                        || (prev.is_uppercase() && next.is_some_and(|n| n.is_lowercase()))
-                }
-            };
-            if starts_word {
-                out.push('_');
-            }
-            out.extend(c.to_lowercase());
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::snake_case;
-
-    #[test]
-    fn snake_case_splits_words_and_acronyms() {
-        assert_eq!(snake_case("Observation"), "observation");
-        assert_eq!(snake_case("PatientRecord"), "patient_record");
-        assert_eq!(snake_case("HTTPRequest"), "http_request");
-        assert_eq!(snake_case("Ward2Bed"), "ward2_bed");
-        assert_eq!(snake_case("already_snake"), "already_snake");
-    }
 }

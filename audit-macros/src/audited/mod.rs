@@ -1,4 +1,5 @@
-//! `#[derive(Audited)]`: parse (`attr`), model (`ast`), check (`valid`), expand (`expand`).
+//! `#[derive(Audited)]`: `ast::Input::from_syn` (options read by `attr`), `valid::validate`,
+//! `expand::expand`.
 //!
 //! Every mistake found is reported at once, each at its own token. After an error the derive
 //! emits the errors and an impl whose bodies never run, so that uses of the trait elsewhere in
@@ -21,7 +22,7 @@ pub(crate) fn derive(input: TokenStream) -> TokenStream {
     };
     let mut errors = Errors::default();
     let id_index = ast::Input::from_syn(&input, &mut errors)
-        .and_then(|model| valid::check(&model, &mut errors).map(|id_index| (model, id_index)));
+        .and_then(|model| valid::validate(&model, &mut errors).map(|id_index| (model, id_index)));
     match (errors.take(), id_index) {
         (None, Some((model, id_index))) => expand::expand(&model, id_index),
         (error, _) => {

@@ -8,7 +8,7 @@ use super::ast::Input;
 use super::attr::{ID, REDACT, SKIP};
 
 /// Checks `input`; returns the index of the id field when one was found.
-pub(crate) fn check(input: &Input, errors: &mut Errors) -> Option<usize> {
+pub(crate) fn validate(input: &Input, errors: &mut Errors) -> Option<usize> {
     if let Some(object_type) = &input.attrs.object_type
         && object_type.value().trim().is_empty()
     {

@@ -5,6 +5,8 @@ use syn::spanned::Spanned;
 use syn::{Data, DeriveInput, Fields, Generics, Ident, LitStr, Type};
 
 use super::attr::{self, Errors, Options, Place};
+use crate::level::Level;
+use crate::names::{snake_case, unraw};
 
 /// A struct or enum with `#[log_event]`.
 pub(crate) struct Item {
@@ -24,7 +26,7 @@ pub(crate) struct EventDecl {
     /// The name as given, or `None` for the default.
     pub(crate) name: Option<LitStr>,
     /// The level as given (variant first, then item), or `None` for `info`.
-    pub(crate) level: Option<LitStr>,
+    pub(crate) level: Option<(Level, Span)>,
     /// The group as given (variant first, then item).
     pub(crate) group: Option<LitStr>,
     pub(crate) docs: Option<String>,
@@ -36,8 +38,13 @@ impl EventDecl {
     pub(crate) fn name(&self) -> String {
         match &self.name {
             Some(name) => name.value(),
-            None => snake_case(&self.ident.unraw_string()),
+            None => snake_case(&unraw(&self.ident)),
         }
+    }
+
+    /// The level the event is written at.
+    pub(crate) fn level(&self) -> Level {
+        self.level.map_or(Level::Info, |(level, _)| level)
     }
 
     /// Where errors about the name point: the literal, else the struct or variant name.
@@ -52,49 +59,24 @@ pub(crate) struct FieldDecl {
     pub(crate) ty: Type,
     pub(crate) docs: String,
     pub(crate) redacted: bool,
+    /// `#[event(exception)]`: the line's error, under the key `exception`.
+    pub(crate) exception: Option<Span>,
 }
 
 impl FieldDecl {
-    /// The key in the log line (a raw identifier without its `r#`).
+    /// The field's name (a raw identifier without its `r#`).
     pub(crate) fn name(&self) -> String {
-        self.ident.unraw_string()
+        unraw(&self.ident)
     }
-}
 
-trait Unraw {
-    fn unraw_string(&self) -> String;
-}
-
-impl Unraw for Ident {
-    fn unraw_string(&self) -> String {
-        let text = self.to_string();
-        text.strip_prefix("r#").map(str::to_owned).unwrap_or(text)
+    /// The key in the log line: `exception` for the exception field, else the name.
+    pub(crate) fn key(&self) -> String {
+        if self.exception.is_some() { "exception".to_owned() } else { self.name() }
     }
-}
-
-/// `ObjectCreated` → `object_created`, `HTTPRequestFailed` → `http_request_failed`.
-pub(crate) fn snake_case(name: &str) -> String {
-    let chars: Vec<char> = name.chars().collect();
-    let mut out = String::with_capacity(name.len() + 4);
-    for (i, &c) in chars.iter().enumerate() {
-        if c.is_uppercase() {
-            let previous = i.checked_sub(1).map(|j| chars[j]);
-            let next = chars.get(i + 1);
-            let starts_word = previous.is_some_and(|p| p.is_lowercase() || p.is_ascii_digit())
-                || (previous.is_some_and(char::is_uppercase) && next.is_some_and(|n| n.is_lowercase()));
-            if starts_word && !out.ends_with('_') {
-                out.push('_');
-            }
-            out.extend(c.to_lowercase());
-        } else {
-            out.push(c);
-        }
-    }
-    out
 }
 
 /// Builds the model; problems go to `errors` and the model is as complete as it can be.
-pub(crate) fn build(input: &DeriveInput, args: TokenStream, errors: &mut Errors) -> Option<Item> {
+pub(crate) fn from_syn(input: &DeriveInput, args: TokenStream, errors: &mut Errors) -> Option<Item> {
     let (is_enum, place) = match &input.data {
         Data::Struct(_) => (false, Place::Struct),
         Data::Enum(_) => (true, Place::Enum),
@@ -162,6 +144,7 @@ fn event(
                     ty: field.ty.clone(),
                     docs: attr::doc_comment(&field.attrs).unwrap_or_default(),
                     redacted: options.redact,
+                    exception: options.exception,
                 }
             })
             .collect(),
@@ -181,22 +164,9 @@ fn event(
         variant,
         ident,
         name: own.name.clone().or_else(|| item.name.clone()),
-        level: own.level.clone().or_else(|| item.level.clone()),
+        level: own.level.or(item.level),
         group: own.group.clone().or_else(|| item.group.clone()),
         docs: attr::doc_comment(attrs),
         fields,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::snake_case;
-
-    #[test]
-    fn type_names_become_snake_case() {
-        assert_eq!(snake_case("ObjectCreated"), "object_created");
-        assert_eq!(snake_case("HTTPRequestFailed"), "http_request_failed");
-        assert_eq!(snake_case("Token2Configured"), "token2_configured");
-        assert_eq!(snake_case("Created"), "created");
     }
 }

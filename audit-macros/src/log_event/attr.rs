@@ -1,9 +1,13 @@
 //! The options of `#[log_event(...)]` and of the `#[event(...)]` helper attribute.
 
+use proc_macro2::Span;
 use proc_macro2::TokenStream;
 use syn::parse::Parser;
 use syn::punctuated::Punctuated;
+use syn::spanned::Spanned;
 use syn::{Attribute, Expr, ExprLit, Lit, LitStr, Meta, Token};
+
+use crate::level::{Level, LevelOf};
 
 /// The event's name.
 pub(crate) const NAME: &str = "name";
@@ -13,10 +17,10 @@ pub(crate) const LEVEL: &str = "level";
 pub(crate) const GROUP: &str = "group";
 /// On a field: log `"[redacted]"` instead of the value.
 pub(crate) const REDACT: &str = "redact";
+/// On a field: the line's error, written under the standard key `exception`.
+pub(crate) const EXCEPTION: &str = "exception";
 /// The helper attribute on variants and fields.
 pub(crate) const EVENT_ATTR: &str = "event";
-/// The level names `level` accepts.
-pub(crate) const LEVELS: [&str; 5] = ["debug", "info", "warning", "error", "critical"];
 
 pub(crate) use crate::errors::Errors;
 
@@ -39,7 +43,7 @@ impl Place {
             Place::Struct => &[NAME, LEVEL, GROUP],
             Place::Enum => &[LEVEL, GROUP],
             Place::Variant => &[NAME, LEVEL, GROUP],
-            Place::Field => &[REDACT],
+            Place::Field => &[REDACT, EXCEPTION],
         }
     }
 
@@ -64,9 +68,12 @@ impl Place {
 #[derive(Default)]
 pub(crate) struct Options {
     pub(crate) name: Option<LitStr>,
-    pub(crate) level: Option<LitStr>,
+    /// Parsed where it is read: an unknown level is reported once, at its literal.
+    pub(crate) level: Option<(Level, Span)>,
     pub(crate) group: Option<LitStr>,
     pub(crate) redact: bool,
+    /// Where `exception` was written, when it was.
+    pub(crate) exception: Option<Span>,
 }
 
 /// `a`, `b` and `c` for messages.
@@ -136,18 +143,21 @@ fn read_meta(meta: &Meta, place: Place, options: &mut Options, errors: &mut Erro
         );
         return;
     }
-    if key == REDACT {
+    if key == REDACT || key == EXCEPTION {
+        let usage = if key == REDACT {
+            "write #[event(redact)] to log the field as \"[redacted]\""
+        } else {
+            "write #[event(exception)] to log the field as the line's `exception`"
+        };
+        let given = if key == REDACT { options.redact } else { options.exception.is_some() };
         match meta {
-            Meta::Path(_) if options.redact => errors.spanning(path, "`redact` is given twice"),
-            Meta::Path(_) => options.redact = true,
-            Meta::NameValue(name_value) => errors.spanning(
-                &name_value.value,
-                "`redact` takes no value: write #[event(redact)] to log the field as \"[redacted]\"",
-            ),
-            Meta::List(list) => errors.spanning(
-                &list.tokens,
-                "`redact` takes no value: write #[event(redact)] to log the field as \"[redacted]\"",
-            ),
+            Meta::Path(_) if given => errors.spanning(path, format!("`{key}` is given twice")),
+            Meta::Path(_) if key == REDACT => options.redact = true,
+            Meta::Path(_) => options.exception = Some(path.span()),
+            Meta::NameValue(name_value) => {
+                errors.spanning(&name_value.value, format!("`{key}` takes no value: {usage}"))
+            }
+            Meta::List(list) => errors.spanning(&list.tokens, format!("`{key}` takes no value: {usage}")),
         }
         return;
     }
@@ -169,11 +179,18 @@ fn read_meta(meta: &Meta, place: Place, options: &mut Options, errors: &mut Erro
             return;
         }
     };
-    let slot = match key.as_str() {
-        NAME => &mut options.name,
-        LEVEL => &mut options.level,
-        _ => &mut options.group,
-    };
+    if key == LEVEL {
+        if options.level.is_some() {
+            errors.spanning(path, format!("`{key}` is given twice; keep one"));
+        }
+        match Level::parse(&value, LevelOf::Event) {
+            Ok(level) if options.level.is_none() => options.level = Some(level),
+            Ok(_) => {}
+            Err(error) => errors.push(error),
+        }
+        return;
+    }
+    let slot = if key == NAME { &mut options.name } else { &mut options.group };
     if slot.is_some() {
         errors.spanning(path, format!("`{key}` is given twice; keep one"));
     } else {

@@ -5,106 +5,12 @@
 
 use proc_macro2::{TokenStream, TokenTree};
 use quote::{format_ident, quote, quote_spanned};
+use syn::Type;
 use syn::spanned::Spanned;
-use syn::{GenericArgument, PathArguments, Type, TypePath};
 
 use super::ast::{EventDecl, FieldDecl, Item};
-
-/// How a field's value goes into `tracing`.
-enum Recording {
-    /// Integers, floats and `bool`: `tracing` records them as numbers and booleans.
-    Native,
-    /// Owned or borrowed strings: recorded as `&str`.
-    Str,
-    /// `time` types: ISO 8601 strings.
-    Time,
-    /// Anything else: nested JSON through `Serialize`.
-    Json,
-}
-
-const INTEGERS: [&str; 6] = ["i8", "i16", "i32", "i64", "i128", "isize"];
-const UNSIGNED: [&str; 6] = ["u8", "u16", "u32", "u64", "u128", "usize"];
-const FLOATS: [&str; 2] = ["f32", "f64"];
-/// Types whose last path segment names a `time` instant.
-const TIME_INSTANTS: [&str; 3] = ["OffsetDateTime", "UtcDateTime", "PrimitiveDateTime"];
-/// Smart pointers and wrappers that serialize as what they hold.
-const TRANSPARENT: [&str; 4] = ["Box", "Arc", "Rc", "Cow"];
-const SEQUENCES: [&str; 6] = ["Vec", "VecDeque", "HashSet", "BTreeSet", "LinkedList", "BinaryHeap"];
-const MAPS: [&str; 2] = ["HashMap", "BTreeMap"];
-
-/// The last segment of a plain path type and its generic arguments.
-fn last_segment(ty: &Type) -> Option<(String, Vec<&Type>, &TypePath)> {
-    let Type::Path(path) = ty else { return None };
-    if path.qself.is_some() {
-        return None;
-    }
-    let segment = path.path.segments.last()?;
-    let args = match &segment.arguments {
-        PathArguments::AngleBracketed(args) => args
-            .args
-            .iter()
-            .filter_map(|arg| match arg {
-                GenericArgument::Type(ty) => Some(ty),
-                _ => None,
-            })
-            .collect(),
-        _ => Vec::new(),
-    };
-    Some((segment.ident.to_string(), args, path))
-}
-
-/// Whether `path` is `time::<name>` (or `::time::<name>`).
-fn is_time_path(path: &TypePath, name: &str) -> bool {
-    let segments: Vec<String> = path.path.segments.iter().map(|s| s.ident.to_string()).collect();
-    segments.len() == 2 && segments[0] == "time" && segments[1] == name
-}
-
-/// The type without references, groups and parentheses.
-fn peel(ty: &Type) -> &Type {
-    match ty {
-        Type::Reference(reference) => peel(&reference.elem),
-        Type::Group(group) => peel(&group.elem),
-        Type::Paren(paren) => peel(&paren.elem),
-        _ => ty,
-    }
-}
-
-fn is_time(ty: &Type) -> bool {
-    match last_segment(peel(ty)) {
-        Some((name, _, _)) if TIME_INSTANTS.contains(&name.as_str()) => true,
-        Some((_, _, path)) if is_time_path(path, "Date") || is_time_path(path, "Time") => true,
-        Some((name, args, _)) if name == "Option" && args.len() == 1 => is_time(args[0]),
-        _ => false,
-    }
-}
-
-fn is_string(ty: &Type) -> bool {
-    match last_segment(peel(ty)) {
-        Some((name, _, _)) if name == "str" || name == "String" => true,
-        Some((name, args, _)) if TRANSPARENT.contains(&name.as_str()) && args.len() == 1 => {
-            matches!(last_segment(args[0]), Some((inner, _, _)) if inner == "str")
-        }
-        _ => false,
-    }
-}
-
-fn recording(ty: &Type) -> Recording {
-    // Only the bare type: `&u32` or an alias also work, through `Serialize`.
-    if let Some((name, args, path)) = last_segment(ty) {
-        let bare = path.path.segments.len() == 1 && args.is_empty();
-        let name = name.as_str();
-        if bare && (INTEGERS.contains(&name) || UNSIGNED.contains(&name) || FLOATS.contains(&name) || name == "bool") {
-            return Recording::Native;
-        }
-    }
-    if is_string(ty) {
-        Recording::Str
-    } else if is_time(ty) {
-        Recording::Time
-    } else {
-        Recording::Json
-    }
-}
+use crate::level::Level;
+use crate::types::{MAPS, SEQUENCES, TRANSPARENT, TypeClass, classify, is_time_path, last_segment, mentions, peel};
 
 /// The `ValueKind` expression of a type, as far as its syntax tells.
 fn value_kind(ty: &Type, type_params: &[String]) -> TokenStream {
@@ -124,11 +30,15 @@ fn value_kind(ty: &Type, type_params: &[String]) -> TokenStream {
     if bare && type_params.iter().any(|param| param == name) {
         return kind("Any");
     }
+    match classify(ty, true) {
+        TypeClass::Integer => return kind("Integer"),
+        TypeClass::Unsigned => return kind("Unsigned"),
+        TypeClass::Float => return kind("Float"),
+        TypeClass::Bool => return kind("Bool"),
+        TypeClass::Text => return kind("String"),
+        TypeClass::Time | TypeClass::Other => {}
+    }
     match name {
-        _ if bare && INTEGERS.contains(&name) => kind("Integer"),
-        _ if bare && UNSIGNED.contains(&name) => kind("Unsigned"),
-        _ if bare && FLOATS.contains(&name) => kind("Float"),
-        "bool" if bare => kind("Bool"),
         "char" | "str" | "String" => kind("String"),
         "Uuid" => kind("Uuid"),
         "OffsetDateTime" | "UtcDateTime" => kind("DateTime"),
@@ -191,46 +101,24 @@ fn type_params(item: &Item) -> Vec<String> {
     item.generics.type_params().map(|param| param.ident.to_string()).collect()
 }
 
-/// Whether `ty` mentions one of `params`.
-fn mentions(ty: &Type, params: &[String]) -> bool {
-    fn walk(tokens: TokenStream, params: &[String]) -> bool {
-        tokens.into_iter().any(|token| match token {
-            TokenTree::Ident(ident) => params.iter().any(|param| ident == param),
-            TokenTree::Group(group) => walk(group.stream(), params),
-            _ => false,
-        })
-    }
-    !params.is_empty() && walk(quote!(#ty), params)
-}
-
-fn level_name(event: &EventDecl) -> String {
-    event.level.as_ref().map_or_else(|| "info".to_owned(), syn::LitStr::value)
-}
-
 /// The `EventSchema` literal of one event.
 fn schema(event: &EventDecl, type_params: &[String]) -> TokenStream {
     let name = event.name();
-    let level = format_ident!(
-        "{}",
-        match level_name(event).as_str() {
-            "debug" => "Debug",
-            "warning" => "Warning",
-            "error" => "Error",
-            "critical" => "Critical",
-            _ => "Info",
-        }
-    );
+    let level = event.level().catalog();
     let group = match &event.group {
         Some(group) => quote!(#group),
         None => quote!(::core::module_path!()),
     };
     let description = event.docs.clone().unwrap_or_default();
     let fields = event.fields.iter().map(|field| {
-        let name = field.name();
+        let name = field.key();
         let type_name = type_name(&field.ty);
         let description = &field.docs;
         let redacted = field.redacted;
-        let kind = value_kind(&field.ty, type_params);
+        let kind = match field.exception {
+            Some(_) => exception_kind(&field.ty),
+            None => value_kind(&field.ty, type_params),
+        };
         quote! {
             ::audit_runtime::__private::FieldSchema {
                 name: #name,
@@ -246,20 +134,34 @@ fn schema(event: &EventDecl, type_params: &[String]) -> TokenStream {
     quote! {
         ::audit_runtime::__private::EventSchema {
             name: #name,
-            level: ::audit_runtime::__private::EventLevel::#level,
+            level: #level,
             group: #group,
             description: #description,
             fields: &[#(#fields),*],
             module: ::core::module_path!(),
-            file: ::core::file!(),
+            file: ::audit_runtime::__private::crate_relative_path(
+                ::core::file!(),
+                ::core::env!("CARGO_MANIFEST_DIR"),
+            ),
             line: #line,
         }
     }
 }
 
+/// The kind of an `#[event(exception)]` field: text, `null` when an `Option` is `None`.
+fn exception_kind(ty: &Type) -> TokenStream {
+    let exception = quote!(::audit_runtime::__private::EventValueKind::Exception);
+    match last_segment(peel(ty)) {
+        Some((name, args, _)) if name == "Option" && args.len() == 1 => {
+            quote!(::audit_runtime::__private::EventValueKind::Nullable(&#exception))
+        }
+        _ => exception,
+    }
+}
+
 /// The `tracing` field of one context field; `value` is an expression of type `&FieldType`.
 fn record(field: &FieldDecl, value: &TokenStream) -> TokenStream {
-    let key = field.name();
+    let key = field.key();
     if field.redacted {
         // The value is never read: not formatted, not serialized.
         return quote!(#key = ::audit_runtime::__private::REDACTED);
@@ -267,34 +169,28 @@ fn record(field: &FieldDecl, value: &TokenStream) -> TokenStream {
     let ty = &field.ty;
     // Spanned on the type, so an unloggable type's error points at it.
     let span = ty.span();
-    match recording(ty) {
-        Recording::Native => quote!(#key = #value),
-        Recording::Str => quote!(#key = ::core::convert::AsRef::<::core::primitive::str>::as_ref(#value)),
-        Recording::Time => quote_spanned!(span=> #key = ::audit_runtime::__private::time_field::<#ty>(#value)),
-        Recording::Json => quote_spanned!(span=> #key = ::audit_runtime::__private::json_field::<#ty>(#value)),
+    if field.exception.is_some() {
+        return quote_spanned!(span=> #key = ::audit_runtime::__private::exception_field::<#ty>(#value));
+    }
+    match classify(ty, false) {
+        TypeClass::Integer | TypeClass::Unsigned | TypeClass::Float | TypeClass::Bool => quote!(#key = #value),
+        TypeClass::Text => quote!(#key = ::core::convert::AsRef::<::core::primitive::str>::as_ref(#value)),
+        TypeClass::Time => quote_spanned!(span=> #key = ::audit_runtime::__private::time_field::<#ty>(#value)),
+        TypeClass::Other => quote_spanned!(span=> #key = ::audit_runtime::__private::json_field::<#ty>(#value)),
     }
 }
 
 /// One `tracing::event!` call.
 fn event_call(event: &EventDecl, values: &[TokenStream]) -> TokenStream {
     let name = event.name();
-    let level_name = level_name(event);
-    let level = format_ident!(
-        "{}",
-        match level_name.as_str() {
-            "debug" => "DEBUG",
-            "warning" => "WARN",
-            "error" | "critical" => "ERROR",
-            _ => "INFO",
-        }
-    );
+    let level = event.level().tracing();
     // `critical` is an `ERROR` event that says so; the layer writes `"level":"critical"`.
-    let critical = (level_name == "critical").then(|| quote!(level = "critical",));
+    let critical = (event.level() == Level::Critical).then(|| quote!(level = "critical",));
     let fields = event.fields.iter().zip(values).map(|(field, value)| record(field, value));
     quote! {
         ::audit_runtime::__private::tracing::event!(
             target: ::core::module_path!(),
-            ::audit_runtime::__private::tracing::Level::#level,
+            #level,
             event = #name,
             #critical
             #(#fields,)*
@@ -309,14 +205,15 @@ fn redacted_uses(event: &EventDecl, place: impl Fn(&FieldDecl) -> TokenStream) -
     quote!(#(let _ = &#places;)*)
 }
 
-pub(crate) fn generate(item: &Item) -> TokenStream {
+pub(crate) fn expand(item: &Item) -> TokenStream {
     let ident = &item.ident;
     let params = type_params(item);
+    let param_names: Vec<&str> = params.iter().map(String::as_str).collect();
     let (impl_generics, ty_generics, where_clause) = item.generics.split_for_impl();
     // `emit()` needs `Serialize` for the fields whose type involves a type parameter.
     let mut where_clause = where_clause.cloned().unwrap_or_else(|| syn::parse_quote!(where));
     for field in item.events.iter().flat_map(|event| &event.fields) {
-        if !field.redacted && mentions(&field.ty, &params) {
+        if !field.redacted && field.exception.is_none() && mentions(&field.ty, &param_names) {
             let ty = &field.ty;
             where_clause.predicates.push(syn::parse_quote!(#ty: ::audit_runtime::__private::serde::Serialize));
         }

@@ -1,7 +1,7 @@
 //! `#[log_event]`: typed log events, registered in the catalog.
 //!
-//! The item is parsed (`attr.rs` reads the options and doc comments), modelled (`ast.rs`),
-//! checked (`valid.rs`) and expanded (`expand.rs`). All problems are reported together, each at
+//! The pipeline of all three macros: `ast::from_syn` models the item (`attr.rs` reads the
+//! options and doc comments), `valid::validate` checks it, `expand::expand` writes the code. All problems are reported together, each at
 //! its offending token, and the item itself is always emitted (without our helper attributes)
 //! so that a mistake in the macro's input gives that one error rather than a cascade of
 //! "type not found" errors wherever the item is used.
@@ -28,13 +28,13 @@ pub(crate) fn expand(args: TokenStream, input: TokenStream) -> TokenStream {
         }
     };
     let mut errors = attr::Errors::default();
-    let model = ast::build(&item, args, &mut errors);
+    let model = ast::from_syn(&item, args, &mut errors);
     if let Some(model) = &model {
-        valid::check(model, &mut errors);
+        valid::validate(model, &mut errors);
     }
     strip_helper_attributes(&mut item);
     let mut out = match (errors.finish(), &model) {
-        (None, Some(model)) => expand::generate(model),
+        (None, Some(model)) => expand::expand(model),
         (Some(error), _) => error.into_compile_error(),
         (None, None) => TokenStream::new(),
     };

@@ -3,23 +3,22 @@
 use std::collections::BTreeMap;
 
 use super::ast::{EventDecl, Item};
-use super::attr::{Errors, LEVELS};
+use super::attr::Errors;
+use crate::keys::STANDARD_KEYS;
 
-/// Keys every log line has, or that the request context binds: a field of that name would
-/// clash with them.
-pub(crate) const STANDARD_KEYS: [&str; 10] =
-    ["event", "level", "timestamp", "logger", "source", "request_id", "user_id", "exception", "trace_id", "span_id"];
-
-pub(crate) fn check(item: &Item, errors: &mut Errors) {
+pub(crate) fn validate(item: &Item, errors: &mut Errors) {
     let mut names: BTreeMap<String, &EventDecl> = BTreeMap::new();
     for event in &item.events {
         check_event(event, errors);
         let name = event.name();
         match names.get(&name) {
+            // One event written at two levels (a client error and a server error, say): the
+            // variants share the name and the fields, and the catalog lists both levels.
+            Some(first) if item.is_enum && same_fields(first, event) && first.level() != event.level() => {}
             Some(first) if item.is_enum => errors.at(
                 event.name_span(),
                 format!(
-                    "event name `{name}` is already used by variant `{}` of this enum: give one of them another name with #[event(name = \"...\")]",
+                    "event name `{name}` is already used by variant `{}` of this enum: give one of them another name with #[event(name = \"...\")] (variants may share a name only to write one event at two levels: same fields, different `level`)",
                     first.ident
                 ),
             ),
@@ -28,6 +27,21 @@ pub(crate) fn check(item: &Item, errors: &mut Errors) {
             }
         }
     }
+}
+
+/// Same field keys and types, in the same order.
+fn same_fields(a: &EventDecl, b: &EventDecl) -> bool {
+    let shape = |event: &EventDecl| -> Vec<(String, String, bool)> {
+        event
+            .fields
+            .iter()
+            .map(|field| {
+                let ty = &field.ty;
+                (field.key(), quote::quote!(#ty).to_string(), field.redacted)
+            })
+            .collect()
+    };
+    shape(a) == shape(b)
 }
 
 fn check_event(event: &EventDecl, errors: &mut Errors) {
@@ -50,34 +64,45 @@ fn check_event(event: &EventDecl, errors: &mut Errors) {
         };
         errors.at(event.name_span(), format!("malformed event name `{name}`: {problem}; {fix}"));
     }
-    if let Some(level) = &event.level {
-        let value = level.value();
-        if !LEVELS.contains(&value.as_str()) {
-            let hint = match value.to_ascii_lowercase().as_str() {
-                "warn" => " (did you mean `warning`?)".to_owned(),
-                "trace" => " (did you mean `debug`?)".to_owned(),
-                lower if LEVELS.contains(&lower) => format!(" (did you mean `{lower}`?)"),
-                _ => String::new(),
-            };
-            errors.at(
-                level.span(),
-                format!("unknown level `{value}`: expected `debug`, `info`, `warning`, `error` or `critical`{hint}"),
-            );
-        }
-    }
     if let Some(group) = &event.group {
         if group.value().trim().is_empty() {
             errors.at(group.span(), "`group` is the catalog's section heading and cannot be empty");
         }
     }
+    let mut exception_fields = event.fields.iter().filter_map(|field| field.exception.map(|span| (field, span)));
+    if let Some((first, _)) = exception_fields.next() {
+        for (_, span) in exception_fields {
+            errors.at(
+                span,
+                format!(
+                    "a line has one `exception`, and field `{}` is it already: keep #[event(exception)] on one field",
+                    first.name()
+                ),
+            );
+        }
+    }
     for field in &event.fields {
+        if let Some(span) = field.exception {
+            if field.redacted {
+                errors.at(
+                    span,
+                    "a field is either #[event(exception)] (the line's error) or #[event(redact)] (never written), not both",
+                );
+            }
+            continue;
+        }
         let name = field.name();
         if STANDARD_KEYS.contains(&name.as_str()) {
             errors.at(
                 field.ident.span(),
                 format!(
-                    "field `{name}` is named like the standard key `{name}` of every log line and would clash with it: rename the field, e.g. `{}_{name}`",
-                    event.name().rsplit('.').next().unwrap_or("event").split('_').next().unwrap_or("event")
+                    "field `{name}` is named like the standard key `{name}` of every log line and would clash with it: rename the field, e.g. `{}_{name}`{}",
+                    event.name().rsplit('.').next().unwrap_or("event").split('_').next().unwrap_or("event"),
+                    if name == "exception" {
+                        " (or mark an error field #[event(exception)] to write it as the line's `exception`)"
+                    } else {
+                        ""
+                    },
                 ),
             );
         }

@@ -3,6 +3,7 @@
 use syn::{FnArg, Ident, ItemFn, LitStr, Pat, ReturnType, Type};
 
 use super::attr::{FieldArg, Options};
+use crate::types::mentions;
 
 /// What the function returns, which decides how the span is wrapped around it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -15,9 +16,11 @@ pub(crate) enum Shape {
     ImplFuture,
 }
 
-/// An argument the function takes by a plain name.
+/// A name the function's arguments bind: a plain argument (`id: i64`) or a binding inside an
+/// argument's pattern (`Path(id): Path<i64>`, `(a, b): (u8, u8)`).
 pub(crate) struct Argument {
     pub(crate) ident: Ident,
+    /// The binding's type when the pattern tells it (`_` when it does not: recorded with `Debug`).
     pub(crate) ty: Type,
 }
 
@@ -30,7 +33,7 @@ pub(crate) struct Model {
 }
 
 impl Model {
-    pub(crate) fn build(item: ItemFn, options: Options) -> Self {
+    pub(crate) fn from_syn(item: ItemFn, options: Options) -> Self {
         let shape = if item.sig.asyncness.is_some() {
             Shape::Async
         } else if returns_impl_future(&item.sig.output) {
@@ -38,18 +41,12 @@ impl Model {
         } else {
             Shape::Sync
         };
-        let arguments = item
-            .sig
-            .inputs
-            .iter()
-            .filter_map(|input| match input {
-                FnArg::Typed(typed) => match &*typed.pat {
-                    Pat::Ident(pat) => Some(Argument { ident: pat.ident.clone(), ty: (*typed.ty).clone() }),
-                    _ => None,
-                },
-                FnArg::Receiver(_) => None,
-            })
-            .collect();
+        let mut arguments = Vec::new();
+        for input in &item.sig.inputs {
+            if let FnArg::Typed(typed) = input {
+                bindings(&typed.pat, Some(&typed.ty), &mut arguments);
+            }
+        }
         Model { item, options, shape, arguments }
     }
 
@@ -64,6 +61,43 @@ impl Model {
     /// The name given with `name = "..."`, if any.
     pub(crate) fn name(&self) -> Option<&LitStr> {
         self.options.name.as_ref()
+    }
+}
+
+/// The names `pat` binds, with their types where `ty` (the pattern's type) tells them: a
+/// one-field wrapper such as axum's `Path(id): Path<i64>` gives `id: i64`.
+fn bindings(pat: &Pat, ty: Option<&Type>, out: &mut Vec<Argument>) {
+    let unknown: Type = syn::parse_quote!(_);
+    match pat {
+        Pat::Ident(pat) => {
+            out.push(Argument { ident: pat.ident.clone(), ty: ty.cloned().unwrap_or(unknown) });
+            if let Some((_, sub)) = &pat.subpat {
+                bindings(sub, None, out);
+            }
+        }
+        Pat::TupleStruct(tuple) => {
+            let inner = match (tuple.elems.len(), ty.and_then(|ty| crate::types::last_segment(ty))) {
+                (1, Some((_, args, _))) if args.len() == 1 => Some(args[0]),
+                _ => None,
+            };
+            tuple.elems.iter().for_each(|elem| bindings(elem, inner, out));
+        }
+        Pat::Tuple(tuple) => {
+            let types: Option<Vec<&Type>> = match ty {
+                Some(Type::Tuple(types)) if types.elems.len() == tuple.elems.len() => {
+                    Some(types.elems.iter().collect())
+                }
+                _ => None,
+            };
+            for (index, elem) in tuple.elems.iter().enumerate() {
+                bindings(elem, types.as_ref().map(|types| types[index]), out);
+            }
+        }
+        Pat::Struct(pat) => pat.fields.iter().for_each(|field| bindings(&field.pat, None, out)),
+        Pat::Reference(pat) => bindings(&pat.pat, None, out),
+        Pat::Paren(pat) => bindings(&pat.pat, ty, out),
+        Pat::Type(pat) => bindings(&pat.pat, Some(&pat.ty), out),
+        _ => {}
     }
 }
 
@@ -127,15 +161,7 @@ pub(crate) fn result_type(model: &Model) -> Option<Type> {
         (ReturnType::Type(_, ty), Shape::ImplFuture) => future_output(ty)?.clone(),
         (ReturnType::Type(_, ty), _) => (**ty).clone(),
     };
-    (!mentions_impl(quote::ToTokens::to_token_stream(&ty))).then_some(ty)
-}
-
-fn mentions_impl(tokens: proc_macro2::TokenStream) -> bool {
-    tokens.into_iter().any(|token| match token {
-        proc_macro2::TokenTree::Ident(ident) => ident == "impl",
-        proc_macro2::TokenTree::Group(group) => mentions_impl(group.stream()),
-        _ => false,
-    })
+    (!mentions(&ty, &["impl"])).then_some(ty)
 }
 
 /// The declared result when it is certainly not a `Result` (a number, text, a reference, a

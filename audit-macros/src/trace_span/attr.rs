@@ -7,6 +7,8 @@ use syn::parse::{Parse, ParseStream, Parser};
 use syn::punctuated::Punctuated;
 use syn::{Expr, Ident, LitStr, Token};
 
+use crate::level::{Level, LevelOf};
+
 pub(crate) const NAME: &str = "name";
 pub(crate) const LEVEL: &str = "level";
 pub(crate) const FIELDS: &str = "fields";
@@ -16,8 +18,6 @@ pub(crate) const PARENT: &str = "parent";
 pub(crate) const FOLLOWS_FROM: &str = "follows_from";
 /// Every option, in the order the error message lists them.
 pub(crate) const OPTIONS: [&str; 7] = [NAME, LEVEL, FIELDS, ERR, RET, PARENT, FOLLOWS_FROM];
-/// The accepted values of `level`.
-pub(crate) const LEVELS: [&str; 5] = ["trace", "debug", "info", "warn", "error"];
 
 pub(crate) use crate::errors::Errors;
 
@@ -69,7 +69,8 @@ impl Parse for FieldArg {
 #[derive(Default)]
 pub(crate) struct Options {
     pub(crate) name: Option<LitStr>,
-    pub(crate) level: Option<LitStr>,
+    /// Parsed where it is read (an unknown level is reported at its literal).
+    pub(crate) level: Option<Level>,
     pub(crate) fields: Vec<FieldArg>,
     pub(crate) err: Option<Ident>,
     pub(crate) ret: Option<Ident>,
@@ -91,7 +92,10 @@ pub(crate) fn parse(args: TokenStream, errors: &mut Errors) -> Options {
             seen.push(name.clone());
             match name.as_str() {
                 NAME => options.name = Some(string_value(input, &ident)?),
-                LEVEL => options.level = Some(string_value(input, &ident)?),
+                LEVEL => match Level::parse(&string_value(input, &ident)?, LevelOf::Span) {
+                    Ok((level, _)) => options.level = Some(level),
+                    Err(error) => errors.push(error),
+                },
                 FIELDS => {
                     let content;
                     syn::parenthesized!(content in input);

@@ -7,8 +7,10 @@ use syn::Type;
 
 use super::ast::{self, Model, Shape};
 use super::attr::{FieldArg, Sigil};
+use crate::level::Level;
+use crate::types::{TypeClass, classify};
 
-pub(crate) fn generate(model: &Model) -> TokenStream {
+pub(crate) fn expand(model: &Model) -> TokenStream {
     let item = &model.item;
     let attrs = &item.attrs;
     let vis = &item.vis;
@@ -172,15 +174,7 @@ fn wrap_future(
 }
 
 fn level_tokens(model: &Model) -> TokenStream {
-    let name = model.options.level.as_ref().map(|l| l.value()).unwrap_or_else(|| "info".to_owned());
-    let constant = match name.as_str() {
-        "trace" => quote!(TRACE),
-        "debug" => quote!(DEBUG),
-        "warn" => quote!(WARN),
-        "error" => quote!(ERROR),
-        _ => quote!(INFO),
-    };
-    quote!(::audit_runtime::__private::tracing::Level::#constant)
+    model.options.level.unwrap_or(Level::Info).tracing()
 }
 
 /// A field's value as a `tracing::Value` reference: `%` with `Display`, `?` with `Debug`, an
@@ -205,22 +199,10 @@ fn value_tokens(model: &Model, field: &FieldArg) -> TokenStream {
 /// How an argument named bare is recorded: numbers and booleans as themselves, text with
 /// `Display` (no quotes added), anything else with `Debug`.
 fn recording_of(ty: &Type) -> Sigil {
-    match ty {
-        Type::Reference(r) => recording_of(&r.elem),
-        Type::Paren(p) => recording_of(&p.elem),
-        Type::Path(p) if p.qself.is_none() => {
-            let Some(last) = p.path.segments.last() else { return Sigil::Debug };
-            if !last.arguments.is_empty() {
-                return Sigil::Debug;
-            }
-            match last.ident.to_string().as_str() {
-                "i8" | "i16" | "i32" | "i64" | "i128" | "isize" | "u8" | "u16" | "u32" | "u64" | "u128" | "usize"
-                | "f32" | "f64" | "bool" => Sigil::Value,
-                "str" | "String" => Sigil::Display,
-                _ => Sigil::Debug,
-            }
-        }
-        _ => Sigil::Debug,
+    match classify(ty, true) {
+        TypeClass::Integer | TypeClass::Unsigned | TypeClass::Float | TypeClass::Bool => Sigil::Value,
+        TypeClass::Text => Sigil::Display,
+        TypeClass::Time | TypeClass::Other => Sigil::Debug,
     }
 }
 
@@ -230,19 +212,40 @@ fn result_handling(model: &Model, level: &TokenStream) -> TokenStream {
     let private = quote!(::audit_runtime::__private);
     let err = model.options.err.is_some();
     let ret = model.options.ret.is_some();
+    // An `ApiError` answering with a 4xx is a warning, and its line shares the error's
+    // `exception_id` (autoref specialisation on the error's type, see `SpanErrorProbe`).
+    let failed = |level: TokenStream| {
+        quote! {
+            #tracing::event!(
+                target: ::core::module_path!(),
+                #level,
+                exception = (&&#private::TraceError(__audit_error)).__audit_error_value(),
+                exception_id = __audit_info.exception_id_value(),
+                "span_failed"
+            );
+        }
+    };
+    let (warning, error) = (failed(quote!(#tracing::Level::WARN)), failed(quote!(#tracing::Level::ERROR)));
     let record_error = quote! {
         #[allow(unused_imports)]
-        use #private::{TraceErrorViaDisplay as _, TraceErrorViaError as _};
-        #tracing::event!(
-            target: ::core::module_path!(),
-            #tracing::Level::ERROR,
-            error = (&&#private::TraceError(__audit_error)).__audit_error_value(),
-            "span_failed"
-        );
+        use #private::{
+            SpanErrorViaAnswered as _, SpanErrorViaPlain as _, TraceErrorViaDisplay as _, TraceErrorViaError as _,
+        };
+        let __audit_info = (&&#private::SpanErrorProbe(__audit_error)).__audit_span_error();
+        if __audit_info.client_error { #warning } else { #error }
     };
+    // An `Audited` value (or an `Option`, `Vec` or `Ok` of one) is recorded as its snapshot,
+    // which leaves redacted fields out; anything else with `Debug`.
     let record_return = |value: TokenStream| {
         quote! {
-            #tracing::event!(target: ::core::module_path!(), #level, return_value = ?#value, "span_returned");
+            #[allow(unused_imports)]
+            use #private::{ReturnViaDebug as _, ReturnViaSnapshot as _, ReturnViaSnapshots as _};
+            #tracing::event!(
+                target: ::core::module_path!(),
+                #level,
+                return_value = (&&&&&#private::ReturnProbe(#value)).__audit_return_value(),
+                "span_returned"
+            );
         }
     };
     match (err, ret) {

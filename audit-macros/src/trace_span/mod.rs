@@ -1,8 +1,8 @@
 //! `#[trace_span]`: wraps a function (sync, `async fn`, or one returning `impl Future`) in a
 //! `tracing` span.
 //!
-//! The options are parsed (`attr.rs`), modelled with the function (`ast.rs`), checked
-//! (`valid.rs`) and expanded (`expand.rs`). Every mistake is reported at its own token, and on
+//! The options are read (`attr.rs`), `ast::Model::from_syn` models them with the function,
+//! `valid::validate` checks it and `expand::expand` writes the code. Every mistake is reported at its own token, and on
 //! error the function is emitted unchanged beside the errors so that the rest of the crate still
 //! type-checks.
 
@@ -28,10 +28,10 @@ pub(crate) fn expand(args: TokenStream, input: TokenStream) -> TokenStream {
     };
     let mut errors = attr::Errors::default();
     let options = attr::parse(args, &mut errors);
-    let model = ast::Model::build(item, options);
-    valid::check(&model, &mut errors);
+    let model = ast::Model::from_syn(item, options);
+    valid::validate(&model, &mut errors);
     match errors.finish() {
-        None => expand::generate(&model),
+        None => expand::expand(&model),
         Some(error) => {
             let mut out = error.into_compile_error();
             out.extend(input);

@@ -1,21 +1,11 @@
 //! The checks: each mistake is reported at its own token, with the fix in the message.
 
 use super::ast::{self, Model};
-use super::attr::{self, Errors, LEVELS};
+use super::attr::{self, Errors};
+use crate::keys::STANDARD_KEYS;
 
-/// Keys every log line (or its trace context) carries: a span field of the same name would
-/// shadow them, so it is refused.
-pub(crate) const STANDARD_KEYS: [&str; 10] =
-    ["event", "level", "timestamp", "logger", "source", "request_id", "user_id", "exception", "trace_id", "span_id"];
-
-pub(crate) fn check(model: &Model, errors: &mut Errors) {
+pub(crate) fn validate(model: &Model, errors: &mut Errors) {
     let options = &model.options;
-    if let Some(level) = &options.level {
-        if !LEVELS.contains(&level.value().as_str()) {
-            errors
-                .at(level.span(), format!("unknown level `{}`; expected one of: {}", level.value(), LEVELS.join(", ")));
-        }
-    }
     if let Some(name) = &options.name {
         if name.value().trim().is_empty() {
             errors

@@ -125,7 +125,7 @@ fn values_differ<T: PartialEq + Serialize + ?Sized>(old: &T, new: &T) -> Option<
 /// Items the `#[derive(Audited)]` expansion uses.
 ///
 /// Per field, the derive picks one of the `*Kind` types by autoref specialization on
-/// [`FieldProbe`] (an [`Audited`] type, an `Option` or `Vec` of one, or any other value). The
+/// [`FieldProbe`](__private::FieldProbe) (an [`Audited`] type, an `Option` or `Vec` of one, or any other value). The
 /// kind's `field` method is the only call that carries a bound a user's type may miss
 /// (`PartialEq + Serialize` for a plain value); the derive spans it on the field's type, so an
 /// error points there and, being the same call in `changes_to` and `snapshot`, is shown once.

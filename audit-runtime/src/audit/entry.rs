@@ -1,11 +1,10 @@
 //! The audit entry model: who ([`Actor`]) did what ([`Action`]) to which object, when, with
 //! which field changes, in which request ([`AuditEntry`]).
 //!
-//! Entries are built here, without a store, by the three operations of the seeds:
-//! [`log_action`], [`log_bulk_action`] and [`track_change`]. Each also writes the entry as one
-//! JSON log line (`event`: [`ACTION_EVENT`] or [`CHANGE_EVENT`]), so a service without a
-//! database still has an audit trace in its logs; the store (issue #5) persists the same
-//! values.
+//! Entries are built here, without a store, by three operations: [`log_action`],
+//! [`log_bulk_action`] and [`track_change`]. Each also writes the entry as one JSON log line
+//! (`event`: [`ACTION_EVENT`] or [`CHANGE_EVENT`]), so a service without a database still has
+//! an audit trace in its logs; the audit store persists the same values.
 
 use std::fmt;
 
@@ -13,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use super::change::{Audited, FieldChange};
-use crate::logging::JsonValue;
+use super::events::{AuditAction, AuditChange};
 
 /// The `event` of the log line of an entry without field changes (an action).
 pub const ACTION_EVENT: &str = "audit.action";
@@ -218,32 +217,16 @@ impl AuditEntry {
     ///  "message":"changed value", "timestamp":"…","logger":"…","level":"info","source":"app"}
     /// ```
     ///
-    /// `changes` is left out of action lines; `request_id` when none is bound.
+    /// `changes` is left out of action lines; `request_id` comes from the enclosing request or
+    /// task, as on every line.
     pub fn emit(&self) {
-        let actor = JsonValue(&self.actor);
+        let (action, actor, message) = (self.action.as_str(), &self.actor, self.message.as_str());
+        let (object_type, object_id, object_repr) = (&*self.object_type, &*self.object_id, &*self.object_repr);
         if self.changes.is_empty() {
-            tracing::info!(
-                event = ACTION_EVENT,
-                action = self.action.as_str(),
-                actor = ?actor,
-                object_type = %self.object_type,
-                object_id = %self.object_id,
-                object_repr = %self.object_repr,
-                request_id = self.request_id.as_deref(),
-                message = %self.message,
-            );
+            AuditAction { action, actor, object_type, object_id, object_repr, message }.emit();
         } else {
-            tracing::info!(
-                event = CHANGE_EVENT,
-                action = self.action.as_str(),
-                actor = ?actor,
-                object_type = %self.object_type,
-                object_id = %self.object_id,
-                object_repr = %self.object_repr,
-                changes = ?JsonValue(&self.changes),
-                request_id = self.request_id.as_deref(),
-                message = %self.message,
-            );
+            let changes = &self.changes[..];
+            AuditChange { action, actor, object_type, object_id, object_repr, changes, message }.emit();
         }
     }
 }

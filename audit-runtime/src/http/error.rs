@@ -13,9 +13,9 @@ use http::{StatusCode, request::Parts};
 use serde::Serialize;
 use uuid::Uuid;
 
-use crate::logging::JsonValue;
+use super::events::HandledException;
 
-/// The `Content-Type` of error bodies (RFC 9457 problem details, which the seeds' shape follows).
+/// The `Content-Type` of error bodies (RFC 9457 problem details, whose shape the body follows).
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
 /// The event of a handled error's line.
@@ -35,7 +35,7 @@ pub struct InvalidParam {
 }
 
 /// An error a handler answers with: a status, a `code`, a `title`, and `data` or
-/// `invalid_params`. Its body is the seeds' JSON, with a fresh `exception_id`:
+/// `invalid_params`. Its body is this JSON, with a fresh `exception_id`:
 ///
 /// ```json
 /// {"title":"Authentication credentials were not provided.","code":"not_authenticated","status":401,
@@ -44,7 +44,7 @@ pub struct InvalidParam {
 /// ```
 ///
 /// Turning it into a response (axum's [`IntoResponse`]) writes one `api.handled_exception`
-/// line (level `error`) with the same fields; inside a
+/// line with the same fields (level `warning` for a 4xx, `error` for a 5xx); inside a
 /// [`RequestLogLayer`](super::RequestLogLayer) it carries `request_id` and `user_id`. A cause set
 /// with [`with_source`](Self::with_source) is logged as `exception` and never sent to the client.
 ///
@@ -104,13 +104,13 @@ impl ApiError {
     }
 
     /// 401 `not_authenticated`, "Authentication credentials were not provided.", with
-    /// `data: {"detail": ...}` as in the seeds.
+    /// `data: {"detail": ...}`.
     pub fn not_authenticated() -> Self {
         const TITLE: &str = "Authentication credentials were not provided.";
         ApiError::new(401, "not_authenticated", TITLE).with_data(serde_json::json!({ "detail": TITLE }))
     }
 
-    /// 403 `permission_denied` with one `invalid_params` entry named `""`, as in the seeds.
+    /// 403 `permission_denied` with one `invalid_params` entry named `""`.
     pub fn permission_denied(reason: impl Into<String>) -> Self {
         let reason = reason.into();
         ApiError::new(403, "permission_denied", reason.clone()).with_invalid_param("", "permission_denied", reason)
@@ -196,26 +196,35 @@ impl ApiError {
         }
     }
 
-    /// Writes the `api.handled_exception` line.
+    /// Writes the `api.handled_exception` line: at `warning` for a client error (4xx), at
+    /// `error` for a server error (5xx).
     pub fn log(&self) {
         let mut id = Uuid::encode_buffer();
         let exception_id = &*self.inner.exception_id.hyphenated().encode_lower(&mut id);
-        let source = self.inner.source.as_deref().map(|source| source as &(dyn Error + 'static));
-        tracing::error!(
-            event = HANDLED_EXCEPTION_EVENT,
-            title = &*self.inner.title,
-            code = &*self.inner.code,
-            status = self.inner.status.as_u16(),
-            data = self.inner.data.as_ref().map(|data| tracing::field::debug(JsonValue(data))),
-            invalid_params = (!self.inner.invalid_params.is_empty())
-                .then(|| tracing::field::debug(JsonValue(&self.inner.invalid_params))),
-            exception_id,
-            error = source,
-        );
+        let error = self.inner.source.as_deref().map(|source| source as &(dyn Error + 'static));
+        let (title, code, status) = (&*self.inner.title, &*self.inner.code, self.inner.status.as_u16());
+        let data = self.inner.data.as_ref();
+        let invalid_params = (!self.inner.invalid_params.is_empty()).then_some(&self.inner.invalid_params[..]);
+        if self.inner.status.is_client_error() {
+            HandledException::ClientError { title, code, status, data, invalid_params, exception_id, error }.emit();
+        } else {
+            HandledException::ServerError { title, code, status, data, invalid_params, exception_id, error }.emit();
+        }
     }
 }
 
-/// The seeds' body, in their key order.
+/// A traced handler's `err` line shares the id and the level (`warning` for a 4xx).
+impl crate::event::spans::__private::AnsweredError for ApiError {
+    fn answered_status(&self) -> u16 {
+        self.inner.status.as_u16()
+    }
+
+    fn answered_exception_id(&self) -> String {
+        self.inner.exception_id.to_string()
+    }
+}
+
+/// The error body, in its key order.
 #[derive(Serialize)]
 struct Body<'a> {
     title: &'a str,

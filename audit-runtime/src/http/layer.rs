@@ -16,8 +16,8 @@ use tower_layer::Layer;
 use tower_service::Service;
 use uuid::Uuid;
 
-use super::error::{UNCAUGHT_EXCEPTION_EVENT, problem_response};
-use super::events::{RequestFailed, RequestFinished, RequestStarted};
+use super::error::problem_response;
+use super::events::{RequestFailed, RequestFinished, RequestStarted, UncaughtException};
 use super::panic::{self, CaughtPanic};
 use super::{ApiError, RequestContext};
 use crate::logging::JsonValue;
@@ -198,7 +198,7 @@ where
         response.headers_mut().insert(REQUEST_ID_HEADER, this.request_id.clone());
         let status = response.status();
         if status.is_server_error() {
-            RequestFailed { status: Some(status.as_u16()), duration_ms }.emit();
+            RequestFailed { status: Some(status.as_u16()), duration_ms, error: None }.emit();
         } else {
             RequestFinished { status: status.as_u16(), duration_ms }.emit();
         }
@@ -224,12 +224,7 @@ fn log_service_error(error: &impl fmt::Display, duration_ms: f64) {
     impl Error for ServiceError {}
 
     let error = ServiceError(error.to_string());
-    tracing::error!(
-        event = "request_failed",
-        status = tracing::field::debug(JsonValue(&())),
-        duration_ms,
-        error = &error as &(dyn Error + 'static),
-    );
+    RequestFailed { status: None, duration_ms, error: Some(&error) }.emit();
 }
 
 /// The 500 answer to a panic, and its `api.uncaught_exception` line.
@@ -237,12 +232,7 @@ fn panic_response<B>(caught: CaughtPanic) -> Response<RequestLogBody<B>> {
     let error = ApiError::new(500, "error", "A server error occurred.");
     let mut id = Uuid::encode_buffer();
     let exception_id = &*error.exception_id().hyphenated().encode_lower(&mut id);
-    tracing::error!(
-        event = UNCAUGHT_EXCEPTION_EVENT,
-        message = caught.message.as_str(),
-        exception_id,
-        exception = caught.exception.as_str(),
-    );
+    UncaughtException { message: &caught.message, exception_id, panic: &caught.exception }.emit();
     problem_response(StatusCode::INTERNAL_SERVER_ERROR, error.body_json())
         .map(|body| RequestLogBody { kind: BodyKind::Full { data: Some(Bytes::from(body)) } })
 }

@@ -1,14 +1,17 @@
-//! Requests and API errors (feature `http`): a tower layer for axum services, and the
-//! standard error body.
+//! Requests and API errors: a tower layer for axum services, and the standard error body.
+//!
+//! *Available with the crate feature `http`.*
 //!
 //! - [`RequestLogLayer`]: a request id (from `X-Request-ID` when sane, else a UUID) echoed in
 //!   the response; a `request` span binding `request_id` and `user_id` for every line and audit
 //!   entry inside; `request_started`, `request_finished`, `request_failed`; a panic in a
-//!   handler answered with a 500 and logged as `api.uncaught_exception`.
+//!   handler answered with a 500 and logged as `api.uncaught_exception`, one JSON line (Rust's
+//!   panic message on stderr only when [`print_panics_to_stderr`] asks for it).
 //! - [`RequestContext`] and [`bind_user_id`]: the request's id and span, and binding the user
 //!   once an authentication step knows it.
 //! - [`ApiError`]: `status`, `code`, `title`, `data` or `invalid_params`, and an
-//!   `exception_id`; answered as the seeds' JSON body and logged as `api.handled_exception`.
+//!   `exception_id`; answered as a JSON problem body and logged as `api.handled_exception`
+//!   (`warning` for a 4xx, `error` for a 5xx).
 //!   Axum's JSON and path rejections convert into it, and [`BearerToken`] rejects with it, so
 //!   handlers use `?`.
 //!
@@ -43,4 +46,5 @@ pub use layer::{
     MAX_REQUEST_ID_LEN, REQUEST_ID_HEADER, RequestLog, RequestLogBody, RequestLogLayer, ResponseFuture,
     is_sane_request_id,
 };
+pub use panic::print_panics_to_stderr;
 pub use request::{HasExtensions, RequestContext, bind_user_id};

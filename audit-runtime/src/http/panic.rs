@@ -2,9 +2,11 @@
 //!
 //! A panic's payload carries only its message; the place and the backtrace exist only while the
 //! panic hook runs. [`install_hook`] adds a hook (once per process) that, on a thread inside
-//! [`catch`], keeps them for `catch` to return, then calls the hook that was installed before
-//! it: the default hook still prints its `thread '...' panicked at` message on stderr. A hook
-//! installed later that does not chain to ours leaves the backtrace out.
+//! [`catch`], keeps them for `catch` to return. Such a panic becomes one JSON line
+//! (`api.uncaught_exception`), so the hook installed before ours (the default one prints
+//! `thread '...' panicked at` and more lines on stderr) is not called for it, unless
+//! [`print_panics_to_stderr`] asks for it. Panics outside requests reach that hook as usual. A
+//! hook installed later that does not chain to ours leaves the backtrace out.
 
 use std::any::Any;
 use std::backtrace::Backtrace;
@@ -12,6 +14,17 @@ use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::Once;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// Whether a panic inside a request also reaches the previous panic hook (stderr).
+static PRINT_TO_STDERR: AtomicBool = AtomicBool::new(false);
+
+/// Whether a panic inside a request is also printed by the previous panic hook (by default
+/// Rust's own, on stderr), besides its `api.uncaught_exception` line. Off by default, so that
+/// every line of a service's output is JSON.
+pub fn print_panics_to_stderr(yes: bool) {
+    PRINT_TO_STDERR.store(yes, Ordering::Relaxed);
+}
 
 thread_local! {
     /// How many [`catch`] calls are running on this thread.
@@ -36,6 +49,9 @@ pub(crate) fn install_hook() {
                 // Only inside a request: other panics of the process cost nothing extra.
                 let record = HookRecord { location, backtrace: Backtrace::force_capture() };
                 LAST_PANIC.with(|last| *last.borrow_mut() = Some(record));
+                if !PRINT_TO_STDERR.load(Ordering::Relaxed) {
+                    return;
+                }
             }
             previous(info);
         }));

@@ -7,32 +7,16 @@ use std::path::PathBuf;
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::filter::Directive;
 
-/// The variables [`LogConfig::from_env`] reads.
-pub mod vars {
-    /// Minimum level everywhere; plain levels or `EnvFilter` directives.
-    pub const LOG_LEVEL: &str = "LOG_LEVEL";
-    /// `json` or `console`.
-    pub const LOG_FORMAT: &str = "LOG_FORMAT";
-    /// Minimum level on stdout.
-    pub const CONSOLE_LOG_LEVEL: &str = "CONSOLE_LOG_LEVEL";
-    /// Path of a JSON log file.
-    pub const LOGFILE: &str = "LOGFILE";
-    /// Minimum level in the log file.
-    pub const LOGFILE_LOG_LEVEL: &str = "LOGFILE_LOG_LEVEL";
-    /// Path of a file that receives `error` and `critical` lines only.
-    pub const LOG_ERRORS: &str = "LOG_ERRORS";
-    /// The `source` value of every line.
-    pub const LOG_SOURCE: &str = "LOG_SOURCE";
-    /// An address that receives `error` and `critical` lines by mail (feature `smtp`).
-    pub const EMAIL_ERRORS: &str = "EMAIL_ERRORS";
-}
+/// The variables [`LogConfig::from_env`] reads (all of them are in [`crate::vars`]).
+pub use crate::vars;
 
 /// The level names accepted in level variables, as said in error messages.
 const ACCEPTED_LEVELS: &str = "debug, info, warning, error, critical (or trace, warn; any case)";
 
 /// A configuration value that cannot be used. It names the variable (or builder method), the
-/// value, and what is accepted.
-#[derive(Debug, thiserror::Error)]
+/// value, and what is accepted. Its `Debug` is that message too, so `main` returning it prints
+/// `Error: LOG_LEVEL="verbose" is not valid: expected ...`.
+#[derive(thiserror::Error)]
 pub enum ConfigError {
     /// A value outside what the variable accepts.
     #[error("{variable}={value:?} is not valid: expected {expected}")]
@@ -71,6 +55,8 @@ pub enum ConfigError {
     #[error("cannot install the logging subscriber: another global subscriber is already set")]
     AlreadyInstalled,
 }
+
+debug_is_display!(ConfigError);
 
 /// A level threshold: the schema's levels, or `EnvFilter` directives (`info,my_crate=debug`).
 #[derive(Clone, Debug, PartialEq, Eq)]

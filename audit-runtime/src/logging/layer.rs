@@ -1,37 +1,27 @@
-//! The `tracing_subscriber::Layer`s that write one line per event: [`JsonLayer`] (the seeds'
-//! schema) and [`ConsoleLayer`] (for people). Both share one core, [`LineLayer`].
+//! The `tracing_subscriber::Layer`s that write one line per event: [`JsonLayer`] and
+//! [`ConsoleLayer`]. Both are one core, [`LineLayer`], over a [`LineFormat`]: `json.rs` and
+//! `console.rs` each lay a line out, this module gathers what goes in it.
 
 use std::cell::RefCell;
 use std::error::Error;
-use std::fmt::{self, Write as _};
+use std::fmt;
 use std::io::Write as _;
 
 use tracing_core::field::{Field, Visit};
 use tracing_core::span::{Attributes, Id, Record};
-use tracing_core::{Event, Level, Subscriber};
+use tracing_core::{Event, Level, Metadata, Subscriber};
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::layer::{Context, Layer};
 use tracing_subscriber::registry::LookupSpan;
 
-use super::format::{self, ControlEscapingWriter, EscapingWriter, RawWriter};
-use super::json_value;
-
-/// Keys the layer writes itself. A user field of the same name is written as `field.<name>`
-/// so that no key appears twice and nothing is lost. (`event` is taken from a string `event`
-/// field; only a non-string one is renamed.)
-const RESERVED_KEYS: [&str; 5] = ["event", "timestamp", "logger", "level", "source"];
-/// The field that carries a typed event's catalog name.
-const EVENT_KEY: &str = "event";
-/// `tracing`'s field for the format string of `info!("text")`.
-const MESSAGE_KEY: &str = "message";
-/// Where an error recorded as `error = &err as &dyn Error` is written.
-const EXCEPTION_KEY: &str = "exception";
-/// Field names that hold the error of a line, written as `exception`.
-const ERROR_FIELDS: [&str; 2] = ["error", "exception"];
-/// The value of a `level` field that promotes an `ERROR` event to `critical`.
-pub(crate) const CRITICAL: &str = "critical";
-/// The field that can carry [`CRITICAL`].
-const LEVEL_KEY: &str = "level";
+use super::console::ConsoleFormat;
+use super::format;
+use super::json::JsonFormat;
+use super::keys;
+// Where the rest of the crate has always found them.
+pub(crate) use super::span_fields::{SpanFieldVisitor, SpanFields};
+pub(crate) use super::values::ErrorChain;
+use super::values::shrink_if_huge;
 
 /// The level names of the schema, as they appear in the `level` key.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -65,141 +55,87 @@ impl LineLevel {
     }
 }
 
-/// The fields recorded on a span, each value already encoded as JSON; kept in the span's
-/// extensions (by whichever of our layers sees the span first) and flattened into every line
-/// written inside the span.
-#[derive(Debug, Default)]
-pub(crate) struct SpanFields {
-    pub(crate) entries: Vec<(&'static str, String)>,
+/// What a line is made of, gathered by the layer and laid out by a [`LineFormat`].
+pub(crate) struct LineParts<'a> {
+    /// The event's name, escaped, without quotes.
+    pub(crate) name: &'a [u8],
+    /// The event's own fields, each written as the format's key and value.
+    pub(crate) own_fields: &'a [u8],
+    /// The context: trace ids, then the fields of enclosing spans, innermost first.
+    pub(crate) context: &'a [u8],
+    pub(crate) level: LineLevel,
+    /// The `source` value, escaped.
+    pub(crate) source: &'a [u8],
 }
 
-impl SpanFields {
-    /// The JSON text of `key`'s value, if this span recorded it.
-    pub(crate) fn get(&self, key: &str) -> Option<&str> {
-        self.entries.iter().find(|(k, _)| *k == key).map(|(_, v)| v.as_str())
-    }
-
-    pub(crate) fn set(&mut self, key: &'static str, value: String) {
-        match self.entries.iter_mut().find(|(k, _)| *k == key) {
-            Some(entry) => entry.1 = value,
-            None => self.entries.push((key, value)),
-        }
-    }
+/// How one kind of line writes keys and values, and lays the whole line out.
+pub(crate) trait LineFormat: Send + Sync + 'static {
+    /// Starts a field. `plain`: the key needs no escaping; `renamed`: it is a key the layer
+    /// writes itself (see [`keys::EVERY_LINE`]) and is written as `field.<key>`.
+    fn push_key(&self, out: &mut Vec<u8>, key: &str, plain: bool, renamed: bool);
+    /// A string value.
+    fn push_string(&self, out: &mut Vec<u8>, value: &str);
+    /// A string value whose body is escaped already.
+    fn push_escaped_string(&self, out: &mut Vec<u8>, escaped: &[u8]);
+    /// The text of a name or message, escaped, without quotes.
+    fn push_text(&self, out: &mut Vec<u8>, text: &str);
+    /// A `Debug` value's text, escaped, without quotes.
+    fn push_debug_text(&self, out: &mut Vec<u8>, value: &dyn fmt::Debug);
+    /// A `Debug` value (nested JSON for a `JsonValue`).
+    fn push_debug_value(&self, out: &mut Vec<u8>, value: &dyn fmt::Debug);
+    /// An error and its source chain.
+    fn push_error(&self, out: &mut Vec<u8>, error: &(dyn Error + 'static));
+    /// A span field's value, encoded as JSON when it was recorded.
+    fn push_span_value(&self, out: &mut Vec<u8>, json: &str);
+    /// A trace or span id as `width` lower-case hex digits (feature `otlp`).
+    #[cfg_attr(not(feature = "otlp"), allow(dead_code))]
+    fn push_hex_id(&self, out: &mut Vec<u8>, id: u128, width: usize);
+    /// Lays out the whole line, ending with a newline.
+    fn write_line(&self, line: &mut Vec<u8>, parts: &LineParts<'_>, meta: &Metadata<'_>);
 }
 
-/// Records span fields as JSON values.
-pub(crate) struct SpanFieldVisitor<'a> {
-    pub(crate) fields: &'a mut SpanFields,
-}
-
-impl SpanFieldVisitor<'_> {
-    fn encode(&mut self, field: &Field, write: impl FnOnce(&mut Vec<u8>)) {
-        // `otel.*` fields steer the span exporter (its name, a remote parent): not log data.
-        if field.name().starts_with("otel.") {
-            return;
-        }
-        let mut out = Vec::new();
-        write(&mut out);
-        // Everything the encoders write is valid UTF-8 (escaped JSON text).
-        let text = String::from_utf8(out).unwrap_or_default();
-        self.fields.set(field.name(), text);
-    }
-}
-
-impl Visit for SpanFieldVisitor<'_> {
-    fn record_f64(&mut self, field: &Field, value: f64) {
-        self.encode(field, |out| format::push_f64(out, value));
-    }
-    fn record_i64(&mut self, field: &Field, value: i64) {
-        self.encode(field, |out| format::push_i64(out, value));
-    }
-    fn record_u64(&mut self, field: &Field, value: u64) {
-        self.encode(field, |out| format::push_u64(out, value));
-    }
-    fn record_i128(&mut self, field: &Field, value: i128) {
-        self.encode(field, |out| format::push_i128(out, value));
-    }
-    fn record_u128(&mut self, field: &Field, value: u128) {
-        self.encode(field, |out| format::push_u128(out, value));
-    }
-    fn record_bool(&mut self, field: &Field, value: bool) {
-        self.encode(field, |out| format::push_bool(out, value));
-    }
-    fn record_str(&mut self, field: &Field, value: &str) {
-        self.encode(field, |out| format::push_str(out, value));
-    }
-    fn record_error(&mut self, field: &Field, value: &(dyn Error + 'static)) {
-        self.encode(field, |out| push_error_chain(out, value));
-    }
-    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        self.encode(field, |out| push_debug_value(out, value));
-    }
-}
-
-/// Writes a `Debug` value: nested JSON when it is a [`json_value::JsonValue`], else a string.
-fn push_debug_value(out: &mut Vec<u8>, value: &dyn fmt::Debug) {
-    SCRATCH.with(|scratch| match scratch.try_borrow_mut() {
-        Ok(mut scratch) => {
-            scratch.clear();
-            json_value::reset_json_len();
-            let _ = write!(RawWriter(&mut scratch), "{value:?}");
-            if json_value::output_is_json(scratch.len()) {
-                out.extend_from_slice(&scratch);
-            } else {
-                out.push(b'"');
-                // The scratch holds what `Debug` wrote: valid UTF-8.
-                format::escape_into(out, std::str::from_utf8(&scratch).unwrap_or_default());
-                out.push(b'"');
-            }
-        }
-        // A `Debug` impl that itself logs: format it as a plain string.
-        Err(_) => {
-            out.push(b'"');
-            let _ = write!(EscapingWriter(out), "{value:?}");
-            out.push(b'"');
-        }
-    });
-}
-
-/// An error and its `source()` chain, in the layout Rust users know from `anyhow`: the message,
-/// then `Caused by:` and one numbered line per source.
-pub(crate) struct ErrorChain<'a>(pub(crate) &'a (dyn Error + 'static));
-
-impl fmt::Display for ErrorChain<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.0)?;
-        let mut source = self.0.source();
-        if source.is_some() {
-            f.write_str("\n\nCaused by:")?;
-        }
-        let mut index = 0;
-        while let Some(cause) = source {
-            write!(f, "\n    {index}: {cause}")?;
-            index += 1;
-            source = cause.source();
-        }
-        Ok(())
-    }
-}
-
-/// Writes an error and its chain as one JSON string.
-fn push_error_chain(out: &mut Vec<u8>, error: &(dyn Error + 'static)) {
-    out.push(b'"');
-    let _ = write!(EscapingWriter(out), "{}", ErrorChain(error));
-    out.push(b'"');
-}
-
-/// The per-thread buffers of a line, reused so a line costs no allocation once they have grown.
-#[derive(Default)]
+/// The per-thread buffers of a line, reused so a line costs no allocation once they have grown
+/// (and given back when one huge line made them grow past `RETAINED_CAPACITY`).
 struct LineBuffers {
     /// The line being built.
     line: Vec<u8>,
+    /// The event's own fields.
+    own: Vec<u8>,
+    /// Trace ids and span fields.
+    context: Vec<u8>,
     /// The event's name while the other fields are written.
     name: Vec<u8>,
     /// The keys written so far, so that span fields never repeat one.
     keys: Vec<&'static str>,
     /// Field names known to be written as they are (see [`KeySet::is_plain`]).
     plain_keys: PlainKeys,
+}
+
+const LINE_CAPACITY: usize = 512;
+const FIELDS_CAPACITY: usize = 256;
+const NAME_CAPACITY: usize = 128;
+
+impl Default for LineBuffers {
+    fn default() -> Self {
+        LineBuffers {
+            line: Vec::with_capacity(LINE_CAPACITY),
+            own: Vec::with_capacity(FIELDS_CAPACITY),
+            context: Vec::with_capacity(FIELDS_CAPACITY),
+            name: Vec::with_capacity(NAME_CAPACITY),
+            keys: Vec::with_capacity(32),
+            plain_keys: PlainKeys::default(),
+        }
+    }
+}
+
+impl LineBuffers {
+    /// Gives back what one huge line made the buffers grow to.
+    fn shrink_if_huge(&mut self) {
+        shrink_if_huge(&mut self.line, LINE_CAPACITY);
+        shrink_if_huge(&mut self.own, FIELDS_CAPACITY);
+        shrink_if_huge(&mut self.context, FIELDS_CAPACITY);
+        shrink_if_huge(&mut self.name, NAME_CAPACITY);
+    }
 }
 
 /// A direct-mapped cache of field names (by address and length) that need no escaping and are
@@ -213,21 +149,7 @@ impl Default for PlainKeys {
 }
 
 thread_local! {
-    static BUFFERS: RefCell<LineBuffers> = RefCell::new(LineBuffers {
-        line: Vec::with_capacity(512),
-        name: Vec::with_capacity(128),
-        keys: Vec::with_capacity(32),
-        plain_keys: PlainKeys::default(),
-    });
-    /// `Debug` output, before we know whether it is JSON or text.
-    static SCRATCH: RefCell<Vec<u8>> = RefCell::new(Vec::with_capacity(128));
-}
-
-/// How a line is laid out.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum LineFormat {
-    Json,
-    Console { ansi: bool },
+    static BUFFERS: RefCell<LineBuffers> = RefCell::new(LineBuffers::default());
 }
 
 /// Where the event's name came from, which decides what a later `message` or `event` field does.
@@ -264,98 +186,69 @@ impl KeySet<'_> {
         if *slot == id {
             return true;
         }
-        let plain = !RESERVED_KEYS.contains(&key) && !format::needs_escaping(key.as_bytes());
+        let plain = !keys::EVERY_LINE.contains(&key) && !format::needs_escaping(key.as_bytes());
         if plain {
             *slot = id;
         }
         plain
     }
-}
 
-/// Starts a key: `"key":` in JSON (with the comma), ` key=` in the console. A reserved name is
-/// written as `field.<name>`.
-#[inline]
-fn push_key(line: &mut Vec<u8>, format: LineFormat, key: &str, plain: bool) {
-    let renamed = !plain && RESERVED_KEYS.contains(&key);
-    match format {
-        LineFormat::Json => {
-            if line.len() > 1 {
-                line.push(b',');
-            }
-            line.push(b'"');
-            if plain {
-                line.extend_from_slice(key.as_bytes());
-            } else {
-                if renamed {
-                    line.extend_from_slice(b"field.");
-                }
-                format::escape_into(line, key);
-            }
-            line.extend_from_slice(b"\":");
+    /// Writes `key` into `out` unless the line has it already; false when it had.
+    #[inline]
+    fn push_key<F: LineFormat>(&mut self, format: &F, out: &mut Vec<u8>, key: &'static str) -> bool {
+        if !self.insert(key) {
+            return false;
         }
-        LineFormat::Console { ansi } => {
-            line.push(b' ');
-            if ansi {
-                line.extend_from_slice(b"\x1b[2m");
-            }
-            if renamed {
-                line.extend_from_slice(b"field.");
-            }
-            format::escape_into(line, key);
-            line.push(b'=');
-            if ansi {
-                line.extend_from_slice(b"\x1b[0m");
-            }
-        }
+        let plain = self.is_plain(key);
+        format.push_key(out, key, plain, !plain && keys::EVERY_LINE.contains(&key));
+        true
     }
 }
 
-/// Writes an event's own fields into the line and collects its name.
-struct EventVisitor<'a> {
-    line: &'a mut Vec<u8>,
+/// Writes an event's own fields and collects its name.
+struct EventVisitor<'a, F> {
+    format: &'a F,
+    out: &'a mut Vec<u8>,
     /// The event's name, escaped, without quotes.
     name: &'a mut Vec<u8>,
     name_source: NameSource,
-    format: LineFormat,
     keys: KeySet<'a>,
     critical: bool,
 }
 
-impl EventVisitor<'_> {
+impl<F: LineFormat> EventVisitor<'_, F> {
     /// Writes `key` and its value unless the key was written already.
     #[inline]
-    fn field(&mut self, key: &'static str, write: impl FnOnce(&mut Vec<u8>, LineFormat)) {
-        if self.keys.insert(key) {
-            let plain = self.keys.is_plain(key);
-            push_key(self.line, self.format, key, plain);
-            write(self.line, self.format);
+    fn field(&mut self, key: &'static str, write: impl FnOnce(&F, &mut Vec<u8>)) {
+        if self.keys.push_key(self.format, self.out, key) {
+            write(self.format, self.out);
         }
     }
 
     /// `message` and `event` name the line. When both are present the `event` field is the
     /// name and the message is kept under `message`. Returns false for any other field.
-    fn name_field(&mut self, field: &Field, write_text: impl FnOnce(&mut Vec<u8>)) -> bool {
-        let is_event = field.name() == EVENT_KEY;
-        if !is_event && field.name() != MESSAGE_KEY {
+    fn name_field(&mut self, field: &Field, write_text: impl FnOnce(&F, &mut Vec<u8>)) -> bool {
+        let is_event = field.name() == keys::EVENT;
+        if !is_event && field.name() != keys::MESSAGE {
             return false;
         }
         match (self.name_source, is_event) {
             (NameSource::None, _) => {
-                write_text(self.name);
+                write_text(self.format, self.name);
                 self.name_source = if is_event { NameSource::EventField } else { NameSource::Message };
             }
             (NameSource::Message, true) => {
                 let message = std::mem::take(self.name);
-                self.field(MESSAGE_KEY, |line, format| push_escaped_string(line, format, &message));
+                self.field(keys::MESSAGE, |format, out| format.push_escaped_string(out, &message));
                 *self.name = message;
                 self.name.clear();
-                write_text(self.name);
+                write_text(self.format, self.name);
                 self.name_source = NameSource::EventField;
             }
             (NameSource::EventField, false) => {
                 let mut message = Vec::new();
-                write_text(&mut message);
-                self.field(MESSAGE_KEY, |line, format| push_escaped_string(line, format, &message));
+                write_text(self.format, &mut message);
+                self.field(keys::MESSAGE, |format, out| format.push_escaped_string(out, &message));
             }
             // A second `event` or `message` field: keep the first.
             _ => {}
@@ -364,113 +257,61 @@ impl EventVisitor<'_> {
     }
 }
 
-/// Appends an already escaped string body as a string value.
-fn push_escaped_string(line: &mut Vec<u8>, format: LineFormat, escaped: &[u8]) {
-    match format {
-        LineFormat::Json => {
-            line.push(b'"');
-            line.extend_from_slice(escaped);
-            line.push(b'"');
-        }
-        LineFormat::Console { .. } => line.extend_from_slice(escaped),
-    }
-}
-
-impl Visit for EventVisitor<'_> {
+impl<F: LineFormat> Visit for EventVisitor<'_, F> {
     fn record_f64(&mut self, field: &Field, value: f64) {
-        self.field(field.name(), |out, _| format::push_f64(out, value));
+        self.field(field.name(), |_, out| format::push_f64(out, value));
     }
     fn record_i64(&mut self, field: &Field, value: i64) {
-        self.field(field.name(), |out, _| format::push_i64(out, value));
+        self.field(field.name(), |_, out| format::push_i64(out, value));
     }
     fn record_u64(&mut self, field: &Field, value: u64) {
-        self.field(field.name(), |out, _| format::push_u64(out, value));
+        self.field(field.name(), |_, out| format::push_u64(out, value));
     }
     fn record_i128(&mut self, field: &Field, value: i128) {
-        self.field(field.name(), |out, _| format::push_i128(out, value));
+        self.field(field.name(), |_, out| format::push_i128(out, value));
     }
     fn record_u128(&mut self, field: &Field, value: u128) {
-        self.field(field.name(), |out, _| format::push_u128(out, value));
+        self.field(field.name(), |_, out| format::push_u128(out, value));
     }
     fn record_bool(&mut self, field: &Field, value: bool) {
-        self.field(field.name(), |out, _| format::push_bool(out, value));
+        self.field(field.name(), |_, out| format::push_bool(out, value));
     }
     fn record_str(&mut self, field: &Field, value: &str) {
-        let format = self.format;
-        if self.name_field(field, |out| push_text(out, format, value)) {
+        if self.name_field(field, |format, out| format.push_text(out, value)) {
             return;
         }
-        if field.name() == LEVEL_KEY && value == CRITICAL {
+        if field.name() == keys::LEVEL && value == keys::CRITICAL {
             self.critical = true;
-            self.keys.insert(LEVEL_KEY);
+            self.keys.insert(keys::LEVEL);
             return;
         }
-        self.field(field.name(), |out, format| push_string_value(out, format, value));
+        self.field(field.name(), |format, out| format.push_string(out, value));
     }
     fn record_error(&mut self, field: &Field, value: &(dyn Error + 'static)) {
-        let key = if ERROR_FIELDS.contains(&field.name()) { EXCEPTION_KEY } else { field.name() };
-        self.field(key, |out, format| match format {
-            LineFormat::Json => push_error_chain(out, value),
-            LineFormat::Console { .. } => push_string_value(out, format, &ErrorChain(value).to_string()),
-        });
+        let key = if keys::ERROR_FIELDS.contains(&field.name()) { keys::EXCEPTION } else { field.name() };
+        self.field(key, |format, out| format.push_error(out, value));
     }
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        let format = self.format;
-        if self.name_field(field, |out| write_debug_text(out, format, value)) {
+        if self.name_field(field, |format, out| format.push_debug_text(out, value)) {
             return;
         }
-        self.field(field.name(), |out, format| match format {
-            LineFormat::Json => push_debug_value(out, value),
-            LineFormat::Console { .. } => write_debug_text(out, format, value),
-        });
-    }
-}
-
-/// Text of a name or message, escaped for the line's format.
-#[inline]
-fn push_text(out: &mut Vec<u8>, format: LineFormat, text: &str) {
-    match format {
-        LineFormat::Json => format::escape_into(out, text),
-        LineFormat::Console { .. } => format::escape_controls_into(out, text),
-    }
-}
-
-/// A `Debug` value's text, escaped for the line's format.
-fn write_debug_text(out: &mut Vec<u8>, format: LineFormat, value: &dyn fmt::Debug) {
-    let _ = match format {
-        LineFormat::Json => write!(EscapingWriter(out), "{value:?}"),
-        LineFormat::Console { .. } => write!(ControlEscapingWriter(out), "{value:?}"),
-    };
-}
-
-/// A string value: quoted in JSON; in the console, shown bare unless it would be ambiguous.
-#[inline]
-fn push_string_value(out: &mut Vec<u8>, format: LineFormat, value: &str) {
-    match format {
-        LineFormat::Json => format::push_str(out, value),
-        LineFormat::Console { .. } => {
-            if value.is_empty() || value.contains([' ', '=', '"']) {
-                format::push_str(out, value);
-            } else {
-                format::escape_controls_into(out, value);
-            }
-        }
+        self.field(field.name(), |format, out| format.push_debug_value(out, value));
     }
 }
 
 /// The shared core of [`JsonLayer`] and [`ConsoleLayer`].
-pub(crate) struct LineLayer<W> {
+pub(crate) struct LineLayer<W, F> {
     make_writer: W,
+    format: F,
     /// The `source` value, escaped once.
     source: Box<[u8]>,
-    format: LineFormat,
     /// Write only `critical` lines (a sink whose level is `critical`).
     critical_only: bool,
 }
 
-impl<W> LineLayer<W> {
-    fn new(make_writer: W, format: LineFormat) -> Self {
-        let mut layer = LineLayer { make_writer, source: Box::default(), format, critical_only: false };
+impl<W, F: LineFormat> LineLayer<W, F> {
+    fn new(make_writer: W, format: F) -> Self {
+        let mut layer = LineLayer { make_writer, format, source: Box::default(), critical_only: false };
         layer.set_source(super::DEFAULT_SOURCE);
         layer
     }
@@ -481,55 +322,40 @@ impl<W> LineLayer<W> {
         self.source = escaped.into();
     }
 
-    /// Builds the line of `event` into `line`; false when this layer does not write it.
+    /// Builds the line of `event` into `buffers.line`; false when this layer does not write it.
     fn format_event<S>(&self, buffers: &mut LineBuffers, event: &Event<'_>, ctx: &Context<'_, S>) -> bool
     where
         S: Subscriber + for<'a> LookupSpan<'a>,
     {
-        let meta = event.metadata();
-        let LineBuffers { line, name, keys, plain_keys } = buffers;
-        line.clear();
-        name.clear();
+        let LineBuffers { line, own, context, name, keys, plain_keys } = buffers;
+        for buffer in [&mut *line, &mut *own, &mut *context, &mut *name] {
+            buffer.clear();
+        }
         keys.clear();
-        // In the console the fields follow the time, level and name: collect them apart.
-        let mut console_fields = Vec::new();
-        let fields: &mut Vec<u8> = match self.format {
-            LineFormat::Json => {
-                line.push(b'{');
-                line
-            }
-            LineFormat::Console { .. } => &mut console_fields,
-        };
         let mut visitor = EventVisitor {
-            line: fields,
+            format: &self.format,
+            out: own,
             name,
             name_source: NameSource::None,
-            format: self.format,
             keys: KeySet { keys, plain: plain_keys },
             critical: false,
         };
         event.record(&mut visitor);
-        let EventVisitor { line: fields, name, critical, mut keys, .. } = visitor;
-        let level = LineLevel::of(meta.level(), critical);
+        let EventVisitor { out: own, name, critical, mut keys, .. } = visitor;
+        let level = LineLevel::of(event.metadata().level(), critical);
         if self.critical_only && level != LineLevel::Critical {
             return false;
-        }
-
-        if self.format == LineFormat::Json {
-            // `event` after the event's own fields and before the bound context, as in the seeds.
-            if fields.len() > 1 {
-                fields.push(b',');
-            }
-            fields.extend_from_slice(b"\"event\":\"");
-            fields.extend_from_slice(name);
-            fields.push(b'"');
         }
         // The ids of the innermost exported span entered on this thread (a span `#[trace_span]`
         // records for the exporter alone has no `tracing` span to carry them).
         #[cfg(feature = "otlp")]
         if event.is_contextual() {
             if let Some((trace_id, span_id)) = crate::telemetry::context::current_log_ids() {
-                push_trace_ids(fields, self.format, &mut keys, trace_id, span_id);
+                for (key, id, width) in [(keys::TRACE_ID, trace_id, 32), (keys::SPAN_ID, u128::from(span_id), 16)] {
+                    if keys.push_key(&self.format, context, key) {
+                        self.format.push_hex_id(context, id, width);
+                    }
+                }
             }
         }
         // Fields of enclosing spans, innermost first; a key already written wins.
@@ -538,105 +364,23 @@ impl<W> LineLayer<W> {
                 let extensions = span.extensions();
                 let Some(span_fields) = extensions.get::<SpanFields>() else { continue };
                 for (key, value) in &span_fields.entries {
-                    if keys.insert(key) {
-                        let plain = keys.is_plain(key);
-                        push_key(fields, self.format, key, plain);
-                        match self.format {
-                            LineFormat::Json => fields.extend_from_slice(value.as_bytes()),
-                            LineFormat::Console { .. } => push_console_json(fields, value),
-                        }
+                    if keys.push_key(&self.format, context, key) {
+                        self.format.push_span_value(context, value);
                     }
                 }
             }
         }
-
-        match self.format {
-            LineFormat::Json => self.finish_json(line, level, meta),
-            LineFormat::Console { ansi } => {
-                let fields = std::mem::take(fields);
-                let name = std::mem::take(name);
-                finish_console(line, &name, level, meta, &fields, ansi);
-            }
-        }
+        let parts = LineParts { name, own_fields: own, context, level, source: &self.source };
+        self.format.write_line(line, &parts, event.metadata());
         true
     }
-
-    fn finish_json(&self, line: &mut Vec<u8>, level: LineLevel, meta: &tracing_core::Metadata<'_>) {
-        line.extend_from_slice(b",\"timestamp\":\"");
-        format::push_timestamp_now(line);
-        line.extend_from_slice(b"\",\"logger\":\"");
-        format::escape_into(line, meta.module_path().unwrap_or_else(|| meta.target()));
-        line.extend_from_slice(b"\",\"level\":\"");
-        line.extend_from_slice(level.name().as_bytes());
-        line.extend_from_slice(b"\",\"source\":\"");
-        line.extend_from_slice(&self.source);
-        line.extend_from_slice(b"\"}\n");
-    }
 }
 
-/// `trace_id` and `span_id`, as lower-case hex (32 and 16 digits).
-#[cfg(feature = "otlp")]
-fn push_trace_ids(line: &mut Vec<u8>, format: LineFormat, keys: &mut KeySet<'_>, trace_id: u128, span_id: u64) {
-    let quote: &[u8] = if format == LineFormat::Json { b"\"" } else { b"" };
-    for (key, value, width) in [("trace_id", trace_id, 32), ("span_id", u128::from(span_id), 16)] {
-        if keys.insert(key) {
-            let plain = keys.is_plain(key);
-            push_key(line, format, key, plain);
-            line.extend_from_slice(quote);
-            let _ = write!(line, "{value:0width$x}");
-            line.extend_from_slice(quote);
-        }
-    }
-}
-
-/// `TIME LEVEL event key=value ... [logger]`, coloured when `ansi`.
-fn finish_console(
-    line: &mut Vec<u8>,
-    name: &[u8],
-    level: LineLevel,
-    meta: &tracing_core::Metadata<'_>,
-    fields: &[u8],
-    ansi: bool,
-) {
-    let (dim, bold, reset) = if ansi { ("\x1b[2m", "\x1b[1m", "\x1b[0m") } else { ("", "", "") };
-    let colour = match level {
-        _ if !ansi => "",
-        LineLevel::Debug => "\x1b[34m",
-        LineLevel::Info => "\x1b[32m",
-        LineLevel::Warning => "\x1b[33m",
-        LineLevel::Error => "\x1b[31m",
-        LineLevel::Critical => "\x1b[1;41;97m",
-    };
-    line.extend_from_slice(dim.as_bytes());
-    format::push_timestamp_now(line);
-    line.extend_from_slice(reset.as_bytes());
-    let _ = write!(line, " {colour}{:<8}{reset} {bold}", level.name());
-    line.extend_from_slice(name);
-    line.extend_from_slice(reset.as_bytes());
-    line.extend_from_slice(fields);
-    let _ = write!(line, " {dim}[");
-    format::escape_into(line, meta.module_path().unwrap_or_else(|| meta.target()));
-    let _ = writeln!(line, "]{reset}");
-}
-
-/// A span value (JSON text) for the console: strings without their quotes when unambiguous.
-fn push_console_json(out: &mut Vec<u8>, json: &str) {
-    let bytes = json.as_bytes();
-    let plain_string = bytes.len() >= 2
-        && bytes[0] == b'"'
-        && bytes[bytes.len() - 1] == b'"'
-        && !json[1..json.len() - 1].contains([' ', '=', '\\']);
-    if plain_string {
-        out.extend_from_slice(&bytes[1..bytes.len() - 1]);
-    } else {
-        out.extend_from_slice(bytes);
-    }
-}
-
-impl<S, W> Layer<S> for LineLayer<W>
+impl<S, W, F> Layer<S> for LineLayer<W, F>
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
     W: for<'w> MakeWriter<'w> + 'static,
+    F: LineFormat,
 {
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
         let Some(span) = ctx.span(id) else { return };
@@ -669,6 +413,7 @@ where
                 // One write per line, so concurrent lines never interleave.
                 let _ = self.make_writer.make_writer_for(event.metadata()).write_all(&buffers.line);
             }
+            buffers.shrink_if_huge();
         };
         BUFFERS.with(|buffers| match buffers.try_borrow_mut() {
             Ok(mut buffers) => write(&mut buffers),
@@ -678,7 +423,7 @@ where
     }
 }
 
-/// A `tracing_subscriber::Layer` that writes every event as one JSON line in the seeds' schema.
+/// A `tracing_subscriber::Layer` that writes every event as one JSON line of the log schema.
 ///
 /// ```
 /// use tracing_subscriber::prelude::*;
@@ -689,7 +434,7 @@ where
 /// });
 /// ```
 pub struct JsonLayer<W> {
-    inner: LineLayer<W>,
+    inner: LineLayer<W, JsonFormat>,
 }
 
 impl<W> JsonLayer<W>
@@ -699,7 +444,7 @@ where
     /// A layer that writes to `make_writer` (any `MakeWriter`: `std::io::stdout`, a
     /// `tracing_appender` writer, a `Mutex<Vec<u8>>` in tests), with `source` `app`.
     pub fn new(make_writer: W) -> Self {
-        JsonLayer { inner: LineLayer::new(make_writer, LineFormat::Json) }
+        JsonLayer { inner: LineLayer::new(make_writer, JsonFormat) }
     }
 
     /// Sets the `source` value of every line (the `LOG_SOURCE` variable does this from the
@@ -719,7 +464,7 @@ where
 /// A `tracing_subscriber::Layer` that writes one readable line per event:
 /// time, level, event, fields, then the logger; coloured when asked to.
 pub struct ConsoleLayer<W> {
-    inner: LineLayer<W>,
+    inner: LineLayer<W, ConsoleFormat>,
 }
 
 impl<W> ConsoleLayer<W>
@@ -728,7 +473,7 @@ where
 {
     /// A console layer writing to `make_writer`; `ansi` turns colours on.
     pub fn new(make_writer: W, ansi: bool) -> Self {
-        ConsoleLayer { inner: LineLayer::new(make_writer, LineFormat::Console { ansi }) }
+        ConsoleLayer { inner: LineLayer::new(make_writer, ConsoleFormat { ansi }) }
     }
 
     /// Writes only lines of level `critical`.
@@ -760,3 +505,47 @@ macro_rules! forward_layer {
 }
 forward_layer!(JsonLayer);
 forward_layer!(ConsoleLayer);
+
+#[cfg(test)]
+mod tests {
+    use tracing_subscriber::prelude::*;
+
+    use super::*;
+    use crate::logging::values::{RETAINED_CAPACITY, scratch_capacity};
+
+    fn retained() -> usize {
+        BUFFERS.with(|buffers| {
+            let buffers = buffers.borrow();
+            buffers.line.capacity() + buffers.own.capacity() + buffers.context.capacity() + buffers.name.capacity()
+        }) + scratch_capacity()
+    }
+
+    #[test]
+    fn a_huge_field_does_not_stay_allocated_on_the_thread() {
+        let huge = "x".repeat(50 * 1024 * 1024);
+        let written = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = written.clone();
+        let make_writer = move || CountingWriter(counter.clone());
+        let subscriber = tracing_subscriber::registry().with(JsonLayer::new(make_writer));
+        tracing::subscriber::with_default(subscriber, || {
+            tracing::info!(text = huge.as_str(), "huge_text");
+            tracing::info!(debug = ?huge, "huge_debug");
+            let _span = tracing::info_span!("huge_span", context = huge.as_str()).entered();
+            tracing::info!("inside_a_huge_span");
+        });
+        assert!(written.load(std::sync::atomic::Ordering::Relaxed) > 150 * 1024 * 1024, "the lines were written");
+        assert!(retained() <= 5 * RETAINED_CAPACITY, "{} bytes retained", retained());
+    }
+
+    struct CountingWriter(std::sync::Arc<std::sync::atomic::AtomicUsize>);
+
+    impl std::io::Write for CountingWriter {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.fetch_add(buf.len(), std::sync::atomic::Ordering::Relaxed);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+}

@@ -30,10 +30,15 @@
 //! does the same in code, and [`JsonLayer`] is the bare layer for a stack of your own.
 
 mod config;
+mod console;
 mod format;
 mod init;
+mod json;
 pub(crate) mod json_value;
+pub(crate) mod keys;
 pub(crate) mod layer;
+pub(crate) mod span_fields;
+pub(crate) mod values;
 
 pub use config::{ConfigError, Level, LevelSpec, LogConfig, LogFormat, vars};
 pub use init::{LogGuard, init_from_env};

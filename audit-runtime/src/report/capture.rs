@@ -1,9 +1,10 @@
 //! Crash reports by hand: log an error (and send it to Sentry with the `sentry` feature), and
-//! the Rust shape of the seed's `catch_exception(TypeError, KeyError)`: run code, report and
-//! swallow the error kinds named, and go on.
+//! run code that reports and swallows the error kinds named, and goes on.
 
 use std::error::Error;
 use std::panic::UnwindSafe;
+
+use super::events::{ErrorCaptured, PanicCaptured};
 
 /// The boxed error that [`catch`] and [`catch_async`] take.
 pub type BoxError = Box<dyn Error + Send + Sync + 'static>;
@@ -11,7 +12,7 @@ pub type BoxError = Box<dyn Error + Send + Sync + 'static>;
 /// Logs `error` as an `error_captured` line (its `source()` chain in `exception`) and, with the
 /// `sentry` feature and `SENTRY_DSN` set, sends it to Sentry with the request and user ids.
 pub fn capture_error(error: &(dyn Error + 'static)) {
-    tracing::error!(event = "error_captured", error);
+    ErrorCaptured { error }.emit();
     #[cfg(feature = "sentry")]
     super::sentry_support::capture(error);
 }
@@ -40,8 +41,7 @@ error_kinds!(A, B, C, D, E);
 error_kinds!(A, B, C, D, E, F);
 
 /// Runs `work`; an error of one of the `K` kinds is reported with [`capture_error`] and
-/// swallowed (`Ok(None)`), any other error is returned. The seed's
-/// `with catch_exception(TypeError, KeyError): ...`:
+/// swallowed (`Ok(None)`), any other error is returned:
 ///
 /// ```
 /// use std::num::ParseIntError;
@@ -84,7 +84,7 @@ pub fn catch_panic<T>(work: impl FnOnce() -> T + UnwindSafe) -> Option<T> {
                 .map(|s| (*s).to_owned())
                 .or_else(|| payload.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "a panic with a non-text payload".to_owned());
-            tracing::error!(event = "panic_captured", message = message.as_str());
+            PanicCaptured { message: &message }.emit();
             #[cfg(feature = "sentry")]
             super::sentry_support::capture_message(&message);
             None

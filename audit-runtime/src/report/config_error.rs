@@ -2,10 +2,53 @@
 //! code fail. They are not bugs to send to Sentry but settings for a person to fix, so they are
 //! logged always and mailed, at most once per distinct error per window, to whoever fixes them.
 
+use std::borrow::Cow;
 use std::error::Error;
 use std::fmt;
 
+use super::events::ConfigurationErrorLogged;
 use crate::audit::Audited;
+
+/// An object that can name itself in a report: its type, its id, and how it reads to people.
+/// Every [`Audited`] type is one; implement it for anything else a setting can live on.
+///
+/// ```
+/// use std::borrow::Cow;
+/// use audit_runtime::report::{ConfigurationError, NamedObject};
+///
+/// struct Tenant { slug: String }
+///
+/// impl NamedObject for Tenant {
+///     fn object_type(&self) -> Cow<'static, str> { Cow::Borrowed("tenant") }
+///     fn object_id(&self) -> String { self.slug.clone() }
+///     fn object_repr(&self) -> String { format!("tenant {}", self.slug) }
+/// }
+///
+/// let error = ConfigurationError::new("no mail server configured", &Tenant { slug: "north".into() });
+/// assert_eq!(error.object_id(), "north");
+/// ```
+pub trait NamedObject {
+    /// The kind of object, e.g. `widget`.
+    fn object_type(&self) -> Cow<'static, str>;
+    /// Its id, as text.
+    fn object_id(&self) -> String;
+    /// How it reads to people.
+    fn object_repr(&self) -> String;
+}
+
+impl<T: Audited> NamedObject for T {
+    fn object_type(&self) -> Cow<'static, str> {
+        Cow::Borrowed(T::object_type())
+    }
+
+    fn object_id(&self) -> String {
+        Audited::object_id(self)
+    }
+
+    fn object_repr(&self) -> String {
+        Audited::object_repr(self)
+    }
+}
 
 /// A setting of `object` that is wrong. Build it with what a person needs to fix it:
 ///
@@ -19,10 +62,9 @@ use crate::audit::Audited;
 ///     .config_field("ward_id");
 /// handle_config_error(&error);
 /// ```
-#[derive(Debug)]
 pub struct ConfigurationError {
     message: String,
-    object_type: &'static str,
+    object_type: Cow<'static, str>,
     object_id: String,
     object_repr: String,
     url: Option<String>,
@@ -31,12 +73,12 @@ pub struct ConfigurationError {
 }
 
 impl ConfigurationError {
-    /// A clear message and the object holding the wrong setting (its type and id come from
-    /// [`Audited`]).
-    pub fn new<T: Audited>(message: impl Into<String>, object: &T) -> Self {
+    /// A clear message and the object holding the wrong setting (any [`NamedObject`], such as
+    /// an [`Audited`] type).
+    pub fn new<T: NamedObject + ?Sized>(message: impl Into<String>, object: &T) -> Self {
         ConfigurationError {
             message: message.into(),
-            object_type: T::object_type(),
+            object_type: object.object_type(),
             object_id: object.object_id(),
             object_repr: object.object_repr(),
             url: None,
@@ -57,7 +99,7 @@ impl ConfigurationError {
         self
     }
 
-    /// The error that revealed it (Python's `raise ... from e`).
+    /// The error that revealed it (its `source()`).
     pub fn caused_by(mut self, source: impl Into<Box<dyn Error + Send + Sync + 'static>>) -> Self {
         self.source = Some(source.into());
         self
@@ -69,8 +111,8 @@ impl ConfigurationError {
     }
 
     /// The type of the object with the wrong setting.
-    pub fn object_type(&self) -> &'static str {
-        self.object_type
+    pub fn object_type(&self) -> &str {
+        &self.object_type
     }
 
     /// Its id.
@@ -97,7 +139,7 @@ impl ConfigurationError {
     #[cfg(feature = "smtp")]
     pub(crate) fn rate_limit_key(&self) -> String {
         let parts =
-            [self.message.as_str(), self.object_type, &self.object_id, self.config_field.as_deref().unwrap_or("")];
+            [self.message.as_str(), &self.object_type, &self.object_id, self.config_field.as_deref().unwrap_or("")];
         format!("config_error:{:016x}", fnv1a(&parts))
     }
 
@@ -138,6 +180,14 @@ impl fmt::Display for ConfigurationError {
     }
 }
 
+/// The message, as [`Display`](fmt::Display) writes it: what `main` prints for an error it
+/// returns.
+impl fmt::Debug for ConfigurationError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
 impl Error for ConfigurationError {
     fn source(&self) -> Option<&(dyn Error + 'static)> {
         self.source.as_deref().map(|e| e as &(dyn Error + 'static))
@@ -148,16 +198,16 @@ impl Error for ConfigurationError {
 /// mails a report at most once per distinct error (message, object, setting) per
 /// `CONFIG_ERROR_REPORT_RATE_LIMIT_HOURS`. Never blocks on I/O; never fails.
 pub fn handle_config_error(error: &ConfigurationError) {
-    tracing::error!(
-        event = "configuration_error",
-        message = error.message.as_str(),
-        object_type = error.object_type,
-        object_id = error.object_id.as_str(),
-        object_repr = error.object_repr.as_str(),
-        config_field = error.config_field.as_deref(),
-        url = error.url.as_deref(),
-        error = error.source().map(|e| e as &dyn Error),
-    );
+    ConfigurationErrorLogged {
+        message: &error.message,
+        object_type: &error.object_type,
+        object_id: &error.object_id,
+        object_repr: &error.object_repr,
+        config_field: error.config_field.as_deref(),
+        url: error.url.as_deref(),
+        error: error.source(),
+    }
+    .emit();
     super::reporter::mail_config_error(error);
 }
 

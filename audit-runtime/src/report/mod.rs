@@ -13,6 +13,7 @@
 
 mod capture;
 mod config_error;
+pub mod events;
 #[cfg(feature = "smtp")]
 mod mail;
 mod reporter;
@@ -20,17 +21,19 @@ mod reporter;
 mod sentry_support;
 
 pub use capture::{BoxError, ErrorKinds, capture_error, catch, catch_async, catch_panic};
-pub use config_error::{ConfigurationError, handle_config_error};
+pub use config_error::{ConfigurationError, NamedObject, handle_config_error};
+/// *Available with the crate feature `smtp`.*
 #[cfg(feature = "smtp")]
 pub use mail::{Address, MailConfigError, SmtpUrl};
 #[cfg(feature = "smtp")]
 pub(crate) use reporter::email_errors_layer;
 pub use reporter::vars;
+/// *Available with the crate feature `smtp`.*
 #[cfg(feature = "smtp")]
 pub use reporter::{ReportConfig, ReportStats, Reporter};
 
-/// What [`init_from_env`] could not accept.
-#[derive(Debug, thiserror::Error)]
+/// What [`init_from_env`] could not accept. Its `Debug` is its message.
+#[derive(thiserror::Error)]
 #[non_exhaustive]
 pub enum ReportInitError {
     /// A mail setting is wrong.
@@ -53,6 +56,8 @@ pub enum ReportInitError {
     },
 }
 
+debug_is_display!(ReportInitError);
+
 /// Keeps the reporting services alive (Sentry's client flushes when this is dropped).
 #[must_use = "dropping the guard flushes and stops Sentry reporting"]
 #[derive(Default)]
@@ -71,6 +76,8 @@ impl std::fmt::Debug for ReportGuard {
 /// `EMAIL_ERRORS`, `SMTP_URL`, `EMAIL_FROM`, `CONFIG_ERROR_REPORT_RATE_LIMIT_HOURS`), counting
 /// its limit in `store` when given, and Sentry (`SENTRY_DSN`, `SENTRY_ENVIRONMENT`) with the
 /// `sentry` feature. Call it once, early in `main`; keep the guard.
+///
+/// *Available with the crate feature `sqlite` or `postgres`.*
 #[cfg(feature = "store")]
 pub fn init_from_env(store: Option<&crate::store::AuditStore>) -> Result<ReportGuard, ReportInitError> {
     #[cfg(feature = "smtp")]

@@ -11,27 +11,16 @@ pub(crate) fn mail_config_error(_error: &super::ConfigurationError) {
     static WARNED: Once = Once::new();
     if std::env::var_os(vars::CONFIG_ERROR_REPORT_EMAIL).is_some_and(|v| !v.is_empty()) {
         WARNED.call_once(|| {
-            tracing::warn!(
-                event = "report.mail_unavailable",
-                reason = "CONFIG_ERROR_REPORT_EMAIL is set but audit-runtime was built without the `smtp` feature"
-            );
+            super::events::ReportMail::MailUnavailable {
+                reason: "CONFIG_ERROR_REPORT_EMAIL is set but audit-runtime was built without the `smtp` feature",
+            }
+            .emit();
         });
     }
 }
 
-/// The variables the reporter reads.
-pub mod vars {
-    /// Where configuration errors are mailed; unset: not mailed.
-    pub const CONFIG_ERROR_REPORT_EMAIL: &str = "CONFIG_ERROR_REPORT_EMAIL";
-    /// Hours between two mails about the same error (default 24; fractions allowed).
-    pub const CONFIG_ERROR_REPORT_RATE_LIMIT_HOURS: &str = "CONFIG_ERROR_REPORT_RATE_LIMIT_HOURS";
-    /// Where `error` and `critical` log lines are mailed, rate-limited the same way.
-    pub const EMAIL_ERRORS: &str = "EMAIL_ERRORS";
-    /// The SMTP server: `smtp://host:port` (default `smtp://localhost:25`).
-    pub const SMTP_URL: &str = "SMTP_URL";
-    /// The sender address (default `audit@localhost`).
-    pub const EMAIL_FROM: &str = "EMAIL_FROM";
-}
+/// The variables the reporter reads (all of them are in [`crate::vars`]).
+pub use crate::vars;
 
 #[cfg(feature = "smtp")]
 mod enabled {
@@ -44,6 +33,7 @@ mod enabled {
 
     use super::vars;
     use crate::report::ConfigurationError;
+    use crate::report::events::ReportMail;
     use crate::report::mail::{self, Address, Mail, MailConfigError, SmtpUrl};
 
     /// How long a process trusts its own memory of "already mailed" before asking the shared
@@ -171,6 +161,8 @@ mod enabled {
         Mail {
             key: String,
             mail: Box<Mail>,
+            /// The request the reported error happened in, for the `report.mailed` line.
+            request_id: Option<String>,
         },
         #[cfg(feature = "store")]
         UseStore(crate::store::AuditStore),
@@ -249,7 +241,7 @@ mod enabled {
                     Ok(config) if config.mails_anything() => Some(Reporter::new(config)),
                     Ok(_) => None,
                     Err(error) => {
-                        tracing::error!(event = "report.misconfigured", error = &error as &dyn std::error::Error);
+                        ReportMail::Misconfigured { error: &error }.emit();
                         None
                     }
                 })
@@ -310,11 +302,15 @@ mod enabled {
                 recent.retain(|_, until| now < *until);
                 recent.insert(key.clone(), now + hold);
             }
-            match self.inner.sender.try_send(Job::Mail { key, mail: Box::new(mail()) }) {
+            match self.inner.sender.try_send(Job::Mail {
+                key,
+                mail: Box::new(mail()),
+                request_id: crate::context::current_request_id(),
+            }) {
                 Ok(()) => {}
                 Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
                     self.inner.counters.dropped.fetch_add(1, Ordering::Relaxed);
-                    tracing::warn!(event = "report.mail_dropped", reason = "the report queue is full");
+                    ReportMail::MailDropped { reason: "the report queue is full" }.emit();
                 }
             }
         }
@@ -410,7 +406,7 @@ mod enabled {
             let mut limiter: Option<(tokio::runtime::Runtime, sqlx::AnyPool)> = None;
             while let Ok(job) = receiver.recv() {
                 match job {
-                    Job::Mail { key, mail } => {
+                    Job::Mail { key, mail, request_id } => {
                         #[cfg(feature = "store")]
                         let first = match &limiter {
                             Some((runtime, pool)) => {
@@ -418,10 +414,7 @@ mod enabled {
                                     Ok(first) => first,
                                     Err(error) => {
                                         // Better one mail too many than a report lost.
-                                        tracing::warn!(
-                                            event = "report.rate_limit_unavailable",
-                                            error = &error as &dyn std::error::Error
-                                        );
+                                        ReportMail::RateLimitUnavailable { error: &error }.emit();
                                         true
                                     }
                                 }
@@ -440,15 +433,16 @@ mod enabled {
                         match mail::send(&self.config.smtp, &mail) {
                             Ok(()) => {
                                 self.counters.mailed.fetch_add(1, Ordering::Relaxed);
-                                tracing::info!(event = "report.mailed", to = mail.to.as_str(), key = key.as_str());
+                                // In the reported request's scope, so the line carries its id.
+                                let scope = request_id
+                                    .as_deref()
+                                    .map(|request_id| tracing::info_span!("report", request_id).entered());
+                                ReportMail::Mailed { to: mail.to.as_str(), key: key.as_str() }.emit();
+                                drop(scope);
                             }
                             Err(error) => {
                                 self.counters.failed.fetch_add(1, Ordering::Relaxed);
-                                tracing::warn!(
-                                    event = "report.mail_failed",
-                                    to = mail.to.as_str(),
-                                    error = &error as &dyn std::error::Error
-                                );
+                                ReportMail::MailFailed { to: mail.to.as_str(), error: &error }.emit();
                             }
                         }
                     }
@@ -465,16 +459,10 @@ mod enabled {
                                 ));
                                 match pool {
                                     Ok(pool) => limiter = Some((runtime, pool)),
-                                    Err(error) => tracing::warn!(
-                                        event = "report.rate_limit_unavailable",
-                                        error = &error as &dyn std::error::Error
-                                    ),
+                                    Err(error) => ReportMail::RateLimitUnavailable { error: &error }.emit(),
                                 }
                             }
-                            Err(error) => tracing::warn!(
-                                event = "report.rate_limit_unavailable",
-                                error = &error as &dyn std::error::Error
-                            ),
+                            Err(error) => ReportMail::RateLimitUnavailable { error: &error }.emit(),
                         }
                     }
                     Job::Flush(done) => {

@@ -7,9 +7,11 @@ use super::ReportInitError;
 
 /// Starts the Sentry client when `SENTRY_DSN` is set.
 pub(crate) fn init_from_env() -> Result<Option<sentry::ClientInitGuard>, ReportInitError> {
-    let Some(dsn) = std::env::var("SENTRY_DSN").ok().filter(|v| !v.trim().is_empty()) else { return Ok(None) };
+    let Some(dsn) = std::env::var(crate::vars::SENTRY_DSN).ok().filter(|v| !v.trim().is_empty()) else {
+        return Ok(None);
+    };
     let parsed = parse_dsn(&dsn)?;
-    let environment = std::env::var("SENTRY_ENVIRONMENT").ok().filter(|v| !v.trim().is_empty());
+    let environment = std::env::var(crate::vars::SENTRY_ENVIRONMENT).ok().filter(|v| !v.trim().is_empty());
     let mut options = sentry::ClientOptions::default();
     options.dsn = Some(parsed);
     options.environment = environment.map(Into::into);
