@@ -439,11 +439,6 @@ impl Auditor {
         }
     }
 
-    /// Tells the writer that entries may be waiting in the outbox (it also looks by itself).
-    pub(crate) fn hint_outbox(&self) {
-        let _ = self.inner.sender.send(Command::Seal);
-    }
-
     fn send(&self, command: Command) -> Result<(), StoreError> {
         let counters = &self.inner.counters;
         let counted = matches!(command, Command::Record(..));

@@ -81,7 +81,11 @@ impl Auditor {
     /// entries commit with it or vanish with its rollback, and join the hash chain once the
     /// `Auditor` seals them after the commit (within its outbox poll interval, 200 ms by
     /// default, or at the next [`flush`](Auditor::flush); also after a restart, by any
-    /// `Auditor` on the store).
+    /// `Auditor` on the store). Sealing many rows at each poll, rather than each row as soon as
+    /// it is written, keeps the chain's lock out of the way of the application's transactions.
+    ///
+    /// The `audit.action` / `audit.change` log line is written when the call is made, before
+    /// the transaction's fate is known.
     ///
     /// ```no_run
     /// # async fn demo(pool: sqlx::SqlitePool, auditor: audit_runtime::store::Auditor) -> Result<(), Box<dyn std::error::Error>> {
@@ -176,7 +180,6 @@ impl<'a, X: AuditTransaction + ?Sized> InTransaction<'a, X> {
                 StoreError::Database { context: "writing an audit record into the transaction", source }
             }
         })?;
-        self.auditor.hint_outbox();
         Ok(())
     }
 }

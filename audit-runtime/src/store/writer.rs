@@ -44,8 +44,6 @@ pub(crate) enum Command {
     /// holds many commands, most of them small controls would otherwise be entry-sized.
     Record(Box<Record>, Option<Done>),
     Flush(Done),
-    /// Entries may be waiting in the outbox.
-    Seal,
     Shutdown(oneshot::Sender<()>),
 }
 
@@ -212,7 +210,6 @@ impl Writer {
                     waiting.extend(done);
                 }
                 Command::Flush(done) => flushes.push(done),
-                Command::Seal => self.outbox_at = self.outbox_at.min(Instant::now() + LINGER),
                 Command::Shutdown(done) => stop = Some(done),
             }
         }
