@@ -31,6 +31,7 @@ struct Observation {
 }
 
 const DATABASE: &str = "quickstart-audit.db";
+const JOURNAL: &str = "quickstart-audit.journal";
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Box<dyn Error>> {
@@ -41,8 +42,11 @@ async fn main() -> Result<(), Box<dyn Error>> {
     for leftover in [DATABASE, "quickstart-audit.db-wal", "quickstart-audit.db-shm", "quickstart-audit.db.spool"] {
         let _ = std::fs::remove_file(leftover);
     }
+    let _ = std::fs::remove_dir_all(JOURNAL);
     let store = AuditStore::connect(&format!("sqlite://{DATABASE}")).await?;
-    let auditor = Auditor::new(store.clone());
+    // With a journal, each recording call returns once its record is on local disk: a crash
+    // of this process loses nothing it was told was recorded.
+    let auditor = Auditor::builder(store.clone()).journal(JOURNAL).build()?;
     let alice = Actor::user("alice");
     let object_uuid = Uuid::new_v4();
     let objecttype_uuid = Uuid::new_v4();
