@@ -47,6 +47,16 @@ pub const TRACEPARENT_HEADER: &str = "traceparent";
 pub const OTEL_NAME: &str = "otel.name";
 /// The field that carries a remote parent as a `traceparent` header value.
 pub const OTEL_TRACEPARENT: &str = "otel.traceparent";
+/// The field that carries the remote parent's `tracestate` header value, kept with the span.
+pub const OTEL_TRACESTATE: &str = "otel.tracestate";
+/// The field that sets the span's kind: `server`, `client`, `producer`, `consumer` or
+/// `internal` (the default).
+pub const OTEL_KIND: &str = "otel.kind";
+/// The field that sets the span's status: `error` or `ok` (an error event inside the span
+/// sets `error` too).
+pub const OTEL_STATUS_CODE: &str = "otel.status_code";
+/// The field that describes an `error` status.
+pub const OTEL_STATUS_MESSAGE: &str = "otel.status_message";
 
 /// An entered span; the span ends (and is exported) when the guard is dropped. The Rust shape
 /// of a `with trace_span("name"):` block.
@@ -170,7 +180,7 @@ pub(crate) struct SpanIds {
     pub(crate) span_id: u64,
     pub(crate) sampled: bool,
     #[cfg(feature = "otlp")]
-    pub(crate) record: Option<crate::telemetry::record::SpanRecord>,
+    pub(crate) record: Option<Box<crate::telemetry::record::OpenSpan>>,
 }
 
 /// A W3C `traceparent` value: `00-<32 hex trace id>-<16 hex parent id>-<2 hex flags>`.

@@ -34,6 +34,7 @@ mod format;
 mod init;
 pub(crate) mod json_value;
 pub(crate) mod layer;
+pub(crate) mod log_bridge;
 
 pub use config::{ConfigError, Level, LevelSpec, LogConfig, LogFormat, vars};
 pub use init::{LogGuard, init_from_env};

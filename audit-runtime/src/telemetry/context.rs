@@ -7,7 +7,7 @@ use std::cell::RefCell;
 
 use tracing_core::span::Id;
 
-use super::fast::OpenSpan;
+use super::record::OpenSpan;
 
 /// One entered span.
 #[derive(Debug)]
