@@ -41,12 +41,7 @@ pub(crate) fn remote_parent(headers: &HeaderMap) -> (Option<String>, Option<Stri
     let Some(parent) = crate::telemetry::extract_remote_parent(&HeaderExtractor(headers)) else {
         return (None, None);
     };
-    let traceparent = format!(
-        "00-{}-{}-{:02x}",
-        parent.trace_id(),
-        parent.span_id(),
-        parent.trace_flags().to_u8()
-    );
+    let traceparent = format!("00-{}-{}-{:02x}", parent.trace_id(), parent.span_id(), parent.trace_flags().to_u8());
     let tracestate = parent.trace_state().header();
     (Some(traceparent), (!tracestate.is_empty()).then_some(tracestate))
 }

@@ -191,7 +191,16 @@ impl Visit for BodyEncoder<'_> {
         self.text(field, |w| w.write_str(value));
     }
     fn record_error(&mut self, field: &Field, value: &(dyn Error + 'static)) {
+        // The status says what failed (the error's own message); the attribute has the chain.
+        let mut status = self.status.take();
+        if let Some((description, from_error)) = &mut status {
+            if matches!(field.name(), "error" | "exception") {
+                *description = Some(value.to_string());
+                *from_error = true;
+            }
+        }
         self.text(field, |w| write!(w, "{}", ErrorChain(value)));
+        self.status = status;
     }
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
         self.text(field, |w| write!(w, "{value:?}"));

@@ -119,9 +119,17 @@ pub enum Protocol {
     Grpc,
 }
 
-/// The exporter given in code, taken by the first `build`.
+/// The `SpanExporter` given with [`OtlpConfig::exporter`] (empty by default: the OTLP exporter
+/// is built from the configuration). Taken by the first [`OtlpConfig::build`].
 #[derive(Clone, Default)]
-pub(crate) struct ExporterSlot(Arc<Mutex<Option<BoxedExporter>>>);
+pub struct ExporterSlot(Arc<Mutex<Option<BoxedExporter>>>);
+
+impl std::fmt::Debug for ExporterSlot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let given = self.0.lock().map(|slot| slot.as_ref().map(|e| e.describe())).unwrap_or_default();
+        f.debug_tuple("ExporterSlot").field(&given).finish()
+    }
+}
 
 impl ExporterSlot {
     pub(crate) fn take(&self) -> Option<BoxedExporter> {
@@ -162,7 +170,8 @@ pub struct OtlpConfig {
     pub log_ids: bool,
     /// Export turned off (`OTEL_SDK_DISABLED=true`): no thread is started, nothing is sent.
     pub disabled: bool,
-    pub(crate) exporter: ExporterSlot,
+    /// The exporter given with [`exporter`](OtlpConfig::exporter), if any.
+    pub exporter: ExporterSlot,
 }
 
 impl std::fmt::Debug for OtlpConfig {
@@ -178,6 +187,7 @@ impl std::fmt::Debug for OtlpConfig {
             .field("service_name", &self.service_name)
             .field("sampler", &self.sampler)
             .field("disabled", &self.disabled)
+            .field("exporter", &self.exporter)
             .finish_non_exhaustive()
     }
 }
@@ -269,7 +279,11 @@ impl OtlpConfig {
         if let Some((variable, path)) = first([vars::TRACES_CERTIFICATE, vars::CERTIFICATE])? {
             let path = PathBuf::from(path);
             if !path.is_file() {
-                return Err(invalid(variable, &path.display().to_string(), "the path of a PEM file of CA certificates"));
+                return Err(invalid(
+                    variable,
+                    &path.display().to_string(),
+                    "the path of a PEM file of CA certificates",
+                ));
             }
             config.certificate = Some(path);
         }
@@ -297,7 +311,8 @@ impl OtlpConfig {
         if let Some(name) = &self.service_name {
             builder = builder.with_service_name(name.clone());
         }
-        let attributes = self.resource_attributes.iter().map(|(k, v)| opentelemetry::KeyValue::new(k.clone(), v.clone()));
+        let attributes =
+            self.resource_attributes.iter().map(|(k, v)| opentelemetry::KeyValue::new(k.clone(), v.clone()));
         builder.with_attributes(attributes).build()
     }
 }

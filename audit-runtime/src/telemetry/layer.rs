@@ -88,7 +88,11 @@ where
         if !attrs.fields().is_empty() {
             attrs.record(&mut BodyEncoder::span(&mut open));
         }
-        let remote = open.rare.as_ref().and_then(|rare| rare.traceparent.as_deref()).and_then(|value| TraceParent::parse(value).ok());
+        let remote = open
+            .rare
+            .as_ref()
+            .and_then(|rare| rare.traceparent.as_deref())
+            .and_then(|value| TraceParent::parse(value).ok());
 
         let (span_id, fresh_trace) = ids::with_rng(|rng| (rng.span_id(), rng.trace_id()));
         let (trace_id, parent_span_id, parent_sampled) = match (parent, remote) {

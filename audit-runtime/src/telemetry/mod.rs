@@ -60,7 +60,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-pub use config::{OtlpConfig, Protocol, TelemetryError, vars};
+pub use config::{ExporterSlot, OtlpConfig, Protocol, TelemetryError, vars};
 pub use events::{OtlpExportDisabled, OtlpExportFailed};
 pub use fast::ExportFilter;
 pub use layer::OtlpLayer;
@@ -179,8 +179,7 @@ impl OtlpConfig {
         };
         let layer = OtlpLayer { shared: shared.clone(), sampler: self.sampler.clone(), log_ids: self.log_ids };
         let filter = ExportFilter { shared: shared.clone(), level, disabled: self.disabled };
-        let guard =
-            TelemetryGuard { shared, timeout: self.timeout, logs: None, reports: None, live: !self.disabled };
+        let guard = TelemetryGuard { shared, timeout: self.timeout, logs: None, reports: None, live: !self.disabled };
         Ok((layer.with_filter(filter), guard))
     }
 

@@ -46,9 +46,9 @@ fn endpoint(config: &OtlpConfig) -> Option<String> {
 /// The PEM certificates of `OTEL_EXPORTER_OTLP_CERTIFICATE`, read whole.
 fn certificate_pem(config: &OtlpConfig) -> Result<Option<Vec<u8>>, TelemetryError> {
     let Some(path) = &config.certificate else { return Ok(None) };
-    std::fs::read(path)
-        .map(Some)
-        .map_err(|error| invalid(vars::CERTIFICATE, &path.display().to_string(), format!("a readable PEM file ({error})")))
+    std::fs::read(path).map(Some).map_err(|error| {
+        invalid(vars::CERTIFICATE, &path.display().to_string(), format!("a readable PEM file ({error})"))
+    })
 }
 
 #[cfg(feature = "otlp-http")]
@@ -58,7 +58,7 @@ mod http {
 
     use opentelemetry_otlp::{WithExportConfig as _, WithHttpConfig as _};
 
-    use super::super::exporter::{BoxedExporter, Blocking};
+    use super::super::exporter::{Blocking, BoxedExporter};
     use super::{OtlpConfig, TelemetryError, certificate_pem, endpoint, invalid, vars};
 
     pub(super) fn build(config: &OtlpConfig) -> Result<BoxedExporter, TelemetryError> {
