@@ -142,8 +142,8 @@ impl ExporterSlot {
 /// to any `SpanExporter` instead of the OTLP one.
 #[derive(Clone)]
 pub struct OtlpConfig {
-    /// The OTLP endpoint, used as it is (the full traces URL for HTTP); `None`: from the
-    /// variables, else the default.
+    /// The OTLP endpoint, used as it is (the full traces URL for HTTP); `None`: the default
+    /// (`http://localhost:4318/v1/traces`, or `http://localhost:4317` for gRPC).
     pub endpoint: Option<String>,
     /// The OTLP transport.
     pub protocol: Protocol,
@@ -224,9 +224,22 @@ impl OtlpConfig {
     /// variables. It is called on the exporter thread, never on the threads that record spans.
     ///
     /// ```
-    /// use opentelemetry_sdk::trace::InMemorySpanExporter;
-    /// let memory = InMemorySpanExporter::default();
-    /// let otlp = audit_runtime::telemetry::OtlpConfig::default().exporter(memory.clone());
+    /// use opentelemetry_sdk::error::OTelSdkResult;
+    /// use opentelemetry_sdk::trace::{SpanData, SpanExporter};
+    ///
+    /// /// Counts the spans it is given.
+    /// #[derive(Debug, Default)]
+    /// struct Counting(std::sync::atomic::AtomicUsize);
+    ///
+    /// impl SpanExporter for Counting {
+    ///     async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
+    ///         self.0.fetch_add(batch.len(), std::sync::atomic::Ordering::Relaxed);
+    ///         Ok(())
+    ///     }
+    /// }
+    ///
+    /// let otlp = audit_runtime::telemetry::OtlpConfig::from_env()?.exporter(Counting::default());
+    /// # Ok::<(), audit_runtime::telemetry::TelemetryError>(())
     /// ```
     pub fn exporter<E: SpanExporter + 'static>(mut self, exporter: E) -> Self {
         self.exporter = ExporterSlot(Arc::new(Mutex::new(Some(exporter::boxed(exporter)))));
@@ -272,6 +285,12 @@ impl OtlpConfig {
             if !(url.starts_with("http://") || url.starts_with("https://")) {
                 return Err(invalid(variable, &url, "an http:// or https:// URL such as https://collector:4318"));
             }
+            // The base URL gets the traces path over HTTP (gRPC has no path), as the
+            // specification says and opentelemetry-otlp does.
+            config.endpoint = Some(match (variable, config.protocol) {
+                (vars::ENDPOINT, Protocol::HttpProtobuf) => format!("{}/v1/traces", url.trim_end_matches('/')),
+                _ => url,
+            });
         }
         if let Some((variable, headers)) = first([vars::TRACES_HEADERS, vars::HEADERS])? {
             config.headers = parse_headers(variable, &headers)?;
@@ -329,7 +348,7 @@ fn parse_number(variable: &str, value: &str, min: u64) -> Result<u64, TelemetryE
 /// would end the header and start another), is refused: the error names the variable and the
 /// header, never the value (it is usually a key).
 fn parse_headers(variable: &str, text: &str) -> Result<Vec<(String, String)>, TelemetryError> {
-    let accepted = "comma-separated key=value pairs such as api-key=secret, names of letters, digits and - _ . , values without control characters";
+    let accepted = "comma-separated name=value pairs such as x-api-key=<key>, names of letters, digits and - _ ., values without control characters";
     let refuse = |what: String| invalid(variable, &what, accepted);
     let mut pairs = Vec::new();
     for item in text.split(',').map(str::trim).filter(|s| !s.is_empty()) {
@@ -401,6 +420,16 @@ mod tests {
         assert!(config(&[(vars::ENDPOINT, "https://collector:4318")]).is_ok());
         let error = config(&[(vars::ENDPOINT, "collector:4318")]).unwrap_err().to_string();
         assert!(error.contains("OTEL_EXPORTER_OTLP_ENDPOINT=\"collector:4318\""), "{error}");
+    }
+
+    #[test]
+    fn the_base_endpoint_gets_the_traces_path_over_http_only() {
+        let c = config(&[(vars::ENDPOINT, "https://collector:4318/")]).unwrap();
+        assert_eq!(c.endpoint.as_deref(), Some("https://collector:4318/v1/traces"));
+        let c = config(&[(vars::ENDPOINT, "https://collector:4317"), (vars::PROTOCOL, "grpc")]).unwrap();
+        assert_eq!(c.endpoint.as_deref(), Some("https://collector:4317"));
+        let c = config(&[(vars::ENDPOINT, "http://a:1"), (vars::TRACES_ENDPOINT, "http://b:2/x")]).unwrap();
+        assert_eq!(c.endpoint.as_deref(), Some("http://b:2/x"));
     }
 
     #[test]
