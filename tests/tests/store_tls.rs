@@ -23,10 +23,7 @@ fn with_query(query: &str) -> String {
 
 /// Whether the connection's session is encrypted, as the server sees it.
 async fn is_encrypted(connection: &mut PgConnection) -> bool {
-    sqlx::query_scalar("select ssl from pg_stat_ssl where pid = pg_backend_pid()")
-        .fetch_one(connection)
-        .await
-        .unwrap()
+    sqlx::query_scalar("select ssl from pg_stat_ssl where pid = pg_backend_pid()").fetch_one(connection).await.unwrap()
 }
 
 #[tokio::test]
@@ -40,7 +37,8 @@ async fn sslmode_require_encrypts_the_connection() {
 #[tokio::test]
 async fn verify_full_checks_the_certificate_against_sslrootcert() {
     let mut probe = PgConnection::connect(&base_url()).await.unwrap();
-    let cert_file: String = sqlx::query_scalar("select current_setting('ssl_cert_file')").fetch_one(&mut probe).await.unwrap();
+    let cert_file: String =
+        sqlx::query_scalar("select current_setting('ssl_cert_file')").fetch_one(&mut probe).await.unwrap();
     // The server's certificate is for `localhost`: trusted as its own root, it verifies.
     let url = base_url().replace("127.0.0.1", "localhost");
     let separator = if url.contains('?') { '&' } else { '?' };
