@@ -32,8 +32,6 @@ use std::future::Future;
 
 use tracing::Instrument as _;
 use tracing::instrument::Instrumented;
-use tracing_subscriber::Registry;
-use tracing_subscriber::registry::LookupSpan;
 
 mod fn_span;
 #[cfg(feature = "otlp")]
@@ -156,31 +154,32 @@ pub fn continue_trace(name: &str, traceparent: Option<&str>) -> SpanGuard {
 /// The `traceparent` header value for the current span, to send with an outgoing request.
 /// `None` outside a span, or when no exporter assigns trace ids.
 pub fn current_traceparent() -> Option<TraceParent> {
-    // The exporter's per-thread context knows both kinds of span: the `tracing` spans it
-    // exports and the spans `#[trace_span]` records itself.
     #[cfg(feature = "otlp")]
-    if let Some(current) = crate::telemetry::context::current() {
-        return Some(TraceParent { trace_id: current.trace_id, span_id: current.span_id, sampled: current.sampled });
+    {
+        use crate::context::spans::{self, SpanIds};
+        use tracing_subscriber::Registry;
+        use tracing_subscriber::registry::LookupSpan;
+        // The per-thread span context knows both kinds of span: the `tracing` spans the
+        // exporter sees and the spans `#[trace_span]` records itself.
+        if let Some(current) = spans::current() {
+            return Some(TraceParent {
+                trace_id: current.trace_id,
+                span_id: current.span_id,
+                sampled: current.sampled,
+            });
+        }
+        let id = tracing::Span::current().id()?;
+        tracing::dispatcher::get_default(|dispatch| {
+            let registry = dispatch.downcast_ref::<Registry>()?;
+            let span = registry.span(&id)?;
+            let extensions = span.extensions();
+            let ids = extensions.get::<SpanIds>()?;
+            Some(TraceParent { trace_id: ids.trace_id, span_id: ids.span_id, sampled: ids.sampled })
+        })
     }
-    let id = tracing::Span::current().id()?;
-    tracing::dispatcher::get_default(|dispatch| {
-        let registry = dispatch.downcast_ref::<Registry>()?;
-        let span = registry.span(&id)?;
-        let extensions = span.extensions();
-        let ids = extensions.get::<SpanIds>()?;
-        Some(TraceParent { trace_id: ids.trace_id, span_id: ids.span_id, sampled: ids.sampled })
-    })
-}
-
-/// The trace context of a span as the exporter assigned it, and (when sampled) what the
-/// exporter records of it: one extension, so a span costs one insertion.
-#[derive(Debug)]
-pub(crate) struct SpanIds {
-    pub(crate) trace_id: u128,
-    pub(crate) span_id: u64,
-    pub(crate) sampled: bool,
-    #[cfg(feature = "otlp")]
-    pub(crate) record: Option<Box<crate::telemetry::record::OpenSpan>>,
+    // Without the exporter no ids are assigned.
+    #[cfg(not(feature = "otlp"))]
+    None
 }
 
 /// A W3C `traceparent` value: `00-<32 hex trace id>-<16 hex parent id>-<2 hex flags>`.

@@ -528,7 +528,7 @@ impl<W> LineLayer<W> {
         // records for the exporter alone has no `tracing` span to carry them).
         #[cfg(feature = "otlp")]
         if event.is_contextual() {
-            if let Some((trace_id, span_id)) = crate::telemetry::context::current_log_ids() {
+            if let Some((trace_id, span_id)) = crate::context::spans::current_log_ids() {
                 push_trace_ids(fields, self.format, &mut keys, trace_id, span_id);
             }
         }

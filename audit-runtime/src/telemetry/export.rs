@@ -363,7 +363,7 @@ impl Worker {
             let shutdown = queue.shutdown;
             // The next spans go into a chunk already grown, so the layer's pushes never
             // reallocate while holding the lock.
-            let loose = std::mem::replace(&mut queue.loose, Chunk::with_capacity(self.shared.hot.batch_size));
+            let loose = std::mem::replace(&mut queue.loose, Chunk::with_capacity(self.shared.hot.batch_size.min(1024)));
             let mut chunks = std::mem::take(&mut queue.chunks);
             chunks.push(loose);
             queue.chunk_spans = 0;
@@ -416,12 +416,13 @@ impl Worker {
     /// the batch size each.
     fn export_all(&mut self, chunks: Vec<Chunk>) {
         let batch_size = self.shared.hot.batch_size.max(1);
-        let mut batch = Vec::with_capacity(batch_size);
+        let total: usize = chunks.iter().map(|chunk| chunk.spans.len()).sum();
+        let mut batch = Vec::with_capacity(batch_size.min(total));
         for chunk in &chunks {
             for span in &chunk.spans {
                 batch.push(convert::span_data(span, &chunk.bodies[span.body.clone()], &self.scope));
                 if batch.len() == batch_size {
-                    self.export(std::mem::replace(&mut batch, Vec::with_capacity(batch_size)));
+                    self.export(std::mem::replace(&mut batch, Vec::with_capacity(batch_size.min(total))));
                 }
             }
         }

@@ -25,11 +25,11 @@ use tracing_subscriber::registry::{LookupSpan, Registry};
 
 use super::body::{self, BodyEncoder};
 use super::clock;
-use super::context::{self, Current, Entry};
 use super::export::{LocalSpans, ON_EXPORTER_THREAD, Shared};
 use super::ids;
 use super::record::OpenSpan;
-use crate::trace::{FnCallsite, Parent, Role, SpanIds, role_of};
+use crate::context::spans::{self as context, Current, Entry, SpanIds};
+use crate::trace::{FnCallsite, Parent, Role, role_of};
 
 /// Exporters built and not yet stopped: without one, `#[trace_span]` skips the fast path with
 /// one load.
@@ -202,7 +202,7 @@ fn begin_with(dispatch: &Dispatch, probe: &'static FnCallsite, parent: &Parent, 
         open.parent_span_id = parent_span_id;
         open.meta = probe.meta();
         open.start = clock::start();
-        open
+        open.into_record()
     });
     let entry = Entry { trace_id, span_id, sampled, log_ids: shared.hot.log_ids, tracing_id: None, fast: true, open };
     *slot = Some(FastSpan { entry, shared: None });
@@ -221,7 +221,7 @@ fn registry_ids(dispatch: &Dispatch, id: &Id) -> Option<Current> {
 impl FastSpan {
     /// Records the function's fields as typed attributes.
     pub(crate) fn record(&mut self, values: &ValueSet<'_>) {
-        if let Some(open) = &mut self.entry.open {
+        if let Some(open) = self.entry.open.as_mut().and_then(OpenSpan::of) {
             values.record(&mut BodyEncoder::span(open));
         }
     }
@@ -240,7 +240,7 @@ impl FastSpan {
 
     /// `follows_from`: a link to the span `cause`, when its ids are known.
     pub(crate) fn link(&mut self, cause: &Id) {
-        let Some(open) = &mut self.entry.open else { return };
+        let Some(open) = self.entry.open.as_mut().and_then(OpenSpan::of) else { return };
         let cause = context::find_by_tracing_id(cause)
             .or_else(|| tracing::dispatcher::get_default(|dispatch| registry_ids(dispatch, cause)));
         if let Some(cause) = cause {
@@ -316,13 +316,14 @@ pub(crate) fn on_event(event: &Event<'_>) -> bool {
     }
     // The record is taken off the stack while the event's fields are read: user code (`Debug`
     // impls) runs then, and may log.
-    let Some(mut open) = context::with_stack(|stack| stack.last_mut().and_then(|e| e.open.take())).flatten() else {
+    let taken = context::with_stack(|stack| stack.last_mut().and_then(|e| e.open.take())).flatten();
+    let Some(mut open) = taken.and_then(OpenSpan::from_record) else {
         return true;
     };
     body::encode_event(&mut open, event);
     context::with_stack(|stack| {
         if let Some(entry) = stack.last_mut().filter(|e| e.open.is_none()) {
-            entry.open = Some(open);
+            entry.open = Some(open.into_record());
         }
     });
     true
@@ -403,7 +404,7 @@ fn hand_over(sink: &ThreadSink) {
 
 /// Ends a fast span: puts its record into this thread's buffer (the exporter thread converts it).
 fn finish(entry: Entry, shared: Option<&Arc<Shared>>) {
-    let Some(mut open) = entry.open else { return };
+    let Some(mut open) = entry.open.and_then(OpenSpan::from_record) else { return };
     let end_unix_nano = clock::end(&open.start);
     let _ = SINK.try_with(|sink| {
         let Ok(mut sink) = sink.try_borrow_mut() else { return };

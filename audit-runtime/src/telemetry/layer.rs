@@ -11,14 +11,14 @@ use tracing_subscriber::registry::LookupSpan;
 
 use super::body::{self, BodyEncoder};
 use super::clock;
-use super::context::{self, Entry};
 use super::export::{ON_EXPORTER_THREAD, Shared};
 use super::fast;
 use super::ids;
 use super::record::OpenSpan;
 use super::sampler::Sampler;
+use crate::context::spans::{self as context, Entry, SpanIds};
 use crate::logging::layer::{SpanFieldVisitor, SpanFields};
-use crate::trace::{SpanIds, TraceParent};
+use crate::trace::TraceParent;
 
 /// Key of the trace id in log lines.
 const TRACE_ID_KEY: &str = "trace_id";
@@ -107,7 +107,7 @@ where
         let sampled = self.sampler.sample(parent_sampled, trace_id);
         let record = sampled.then(|| {
             open.parent_span_id = parent_span_id;
-            open
+            open.into_record()
         });
 
         let mut extensions = span.extensions_mut();
@@ -136,7 +136,8 @@ where
     fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
         let Some(span) = ctx.span(id) else { return };
         let mut extensions = span.extensions_mut();
-        if let Some(record) = extensions.get_mut::<SpanIds>().and_then(|ids| ids.record.as_mut()) {
+        if let Some(record) = extensions.get_mut::<SpanIds>().and_then(|ids| ids.record.as_mut()).and_then(OpenSpan::of)
+        {
             values.record(&mut BodyEncoder::span(record));
         }
     }
@@ -144,7 +145,9 @@ where
     fn on_follows_from(&self, id: &Id, follows: &Id, ctx: Context<'_, S>) {
         let (Some(span), Some(cause)) = (ctx.span(id), ctx.span(follows)) else { return };
         let Some(link) = cause.extensions().get::<SpanIds>().map(|ids| (ids.trace_id, ids.span_id)) else { return };
-        if let Some(record) = span.extensions_mut().get_mut::<SpanIds>().and_then(|ids| ids.record.as_mut()) {
+        let mut extensions = span.extensions_mut();
+        if let Some(record) = extensions.get_mut::<SpanIds>().and_then(|ids| ids.record.as_mut()).and_then(OpenSpan::of)
+        {
             body::encode_link(&mut record.body, link.0, link.1);
         }
     }
@@ -179,12 +182,11 @@ where
         }
         // The record is taken out while the event's fields are read: user code (`Debug` impls)
         // runs then, and must not find the span's extensions locked.
-        let Some(mut record) = span.extensions_mut().get_mut::<SpanIds>().and_then(|ids| ids.record.take()) else {
-            return;
-        };
+        let taken = span.extensions_mut().get_mut::<SpanIds>().and_then(|ids| ids.record.take());
+        let Some(mut record) = taken.and_then(OpenSpan::from_record) else { return };
         body::encode_event(&mut record, event);
         if let Some(ids) = span.extensions_mut().get_mut::<SpanIds>() {
-            ids.record = Some(record);
+            ids.record = Some(record.into_record());
         }
     }
 
@@ -193,7 +195,7 @@ where
         let mut extensions = span.extensions_mut();
         let Some(ids) = extensions.get_mut::<SpanIds>() else { return };
         let (trace_id, span_id) = (ids.trace_id, ids.span_id);
-        let Some(mut record) = ids.record.take() else { return };
+        let Some(mut record) = ids.record.take().and_then(OpenSpan::from_record) else { return };
         drop(extensions);
         let end = clock::end(&record.start);
         self.shared.push(trace_id, span_id, &mut record, end);

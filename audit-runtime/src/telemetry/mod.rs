@@ -42,7 +42,6 @@
 mod body;
 mod clock;
 mod config;
-pub(crate) mod context;
 mod convert;
 mod events;
 mod export;

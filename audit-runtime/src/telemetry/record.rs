@@ -11,6 +11,7 @@ use std::ops::Range;
 use tracing_core::Metadata;
 
 use super::clock;
+use crate::context::spans::Record;
 
 /// What a span is to its trace, as OpenTelemetry's `SpanKind` (set with the `otel.kind` field).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -76,6 +77,21 @@ pub(crate) struct Rare {
 impl OpenSpan {
     pub(crate) fn rare(&mut self) -> &mut Rare {
         self.rare.get_or_insert_with(Box::default)
+    }
+
+    /// Into the opaque box the span context carries.
+    pub(crate) fn into_record(self: Box<Self>) -> Record {
+        self
+    }
+
+    /// The record in the span context's opaque box (only ever one of these).
+    pub(crate) fn of(record: &mut Record) -> Option<&mut OpenSpan> {
+        record.downcast_mut()
+    }
+
+    /// Takes the record out of the span context's opaque box.
+    pub(crate) fn from_record(record: Record) -> Option<Box<OpenSpan>> {
+        record.downcast().ok()
     }
 }
 
