@@ -39,7 +39,7 @@ fn run(config: &OtlpConfig, f: impl FnOnce()) -> TelemetryGuard {
 
 #[test]
 fn spans_reach_an_https_collector_that_requires_a_header() {
-    let certificate = TestCertificate::new();
+    let certificate = TestCertificate::for_localhost();
     let dir = tempfile::tempdir().unwrap();
     let ca = dir.path().join("collector-ca.pem");
     std::fs::write(&ca, &certificate.pem).unwrap();
@@ -65,7 +65,7 @@ fn spans_reach_an_https_collector_that_requires_a_header() {
 
 #[test]
 fn without_the_header_the_collector_refuses_and_the_spans_are_counted_as_dropped() {
-    let certificate = TestCertificate::new();
+    let certificate = TestCertificate::for_localhost();
     let dir = tempfile::tempdir().unwrap();
     let ca = dir.path().join("ca.pem");
     std::fs::write(&ca, &certificate.pem).unwrap();
@@ -84,7 +84,7 @@ fn without_the_header_the_collector_refuses_and_the_spans_are_counted_as_dropped
 #[test]
 fn an_untrusted_certificate_is_refused() {
     // The collector's certificate is not in the system's store and no certificate file is given.
-    let certificate = TestCertificate::new();
+    let certificate = TestCertificate::for_localhost();
     let receiver = Receiver::start_tls(&certificate, None);
     let config = from_vars(&[(vars::ENDPOINT, receiver.endpoint())]);
     let guard = run(&config, || bill(2));

@@ -116,7 +116,7 @@ impl SmtpUrl {
             return Err(invalid(format!("{ACCEPTED_URLS}, with a host")));
         }
         if let Some((_, port)) = host_port.rsplit_once(':').filter(|_| !host_port.ends_with(']')) {
-            if port.parse::<u16>().map_or(true, |p| p == 0) {
+            if !port.parse::<u16>().is_ok_and(|p| p != 0) {
                 return Err(invalid("a port from 1 to 65535".to_owned()));
             }
         }

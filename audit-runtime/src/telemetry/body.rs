@@ -4,7 +4,7 @@
 //!
 //! Items, one after the other (integers little-endian, texts as a `u32` length and UTF-8):
 //! - an attribute: a type tag (`STR`, `BOOL`, `I64`, `F64`, plus `OF_EVENT` when it belongs to
-//!   the last event), its key, its value;
+//!   the last event), its key (the address and length of the `'static` field name), its value;
 //! - an event: `EVENT`, time (`u64` ns since the epoch), level (`u8`), its callsite name;
 //!   its `message` and `event` fields follow as `MESSAGE` and `EVENT_NAME` items;
 //! - a link: `LINK`, trace id (`u128`), span id (`u64`).
@@ -54,9 +54,18 @@ fn text(out: &mut Vec<u8>, write: impl FnOnce(&mut TextWriter<'_>) -> fmt::Resul
 }
 
 #[inline]
-fn str(out: &mut Vec<u8>, value: &str) {
+fn put_str(out: &mut Vec<u8>, value: &str) {
     out.extend_from_slice(&(value.len() as u32).to_le_bytes());
     out.extend_from_slice(value.as_bytes());
+}
+
+/// A field name is `'static` (it lives in the callsite's metadata): its address and length are
+/// written rather than its bytes, so neither thread copies it and the exporter thread makes a
+/// `Key` of it without allocating.
+#[inline]
+fn put_static_key(out: &mut Vec<u8>, key: &'static str) {
+    out.extend_from_slice(&(key.as_ptr() as usize).to_le_bytes());
+    out.extend_from_slice(&key.len().to_le_bytes());
 }
 
 /// The one field visitor of the exporter: records a span's fields (and the fields of the events
@@ -84,7 +93,7 @@ impl<'a> BodyEncoder<'a> {
     #[inline]
     fn key(&mut self, tag: u8, field: &Field) {
         self.out.push(tag | self.scope);
-        str(self.out, field.name());
+        put_static_key(self.out, field.name());
     }
 
     /// A text value: an `otel.*` instruction, an event's name or message, or an attribute.
@@ -219,7 +228,7 @@ pub(crate) fn encode_event(open: &mut OpenSpan, event: &TracingEvent<'_>) {
     out.push(EVENT);
     out.extend_from_slice(&now_unix_nano().to_le_bytes());
     out.push(level_byte(meta.level()));
-    str(out, meta.name());
+    put_str(out, meta.name());
     let error = *meta.level() == Level::ERROR;
     let mut encoder = BodyEncoder {
         out: &mut open.body,
@@ -307,7 +316,18 @@ impl<'a> Reader<'a> {
     fn u128(&mut self) -> Option<u128> {
         self.take(16).map(|b| u128::from_le_bytes(b.try_into().unwrap_or_default()))
     }
-    fn str(&mut self) -> Option<String> {
+    /// A key written by [`put_static_key`].
+    fn static_key(&mut self) -> Option<&'static str> {
+        const WORD: usize = std::mem::size_of::<usize>();
+        let address = usize::from_le_bytes(self.take(WORD)?.try_into().ok()?);
+        let len = usize::from_le_bytes(self.take(WORD)?.try_into().ok()?);
+        // SAFETY: only `put_static_key` writes keys, from a `&'static str` (a field name of a
+        // callsite's metadata): the address and length name that string, alive and unchanged
+        // for the rest of the program.
+        Some(unsafe { std::str::from_utf8_unchecked(std::slice::from_raw_parts(address as *const u8, len)) })
+    }
+
+    fn text(&mut self) -> Option<String> {
         let len = u32::from_le_bytes(self.take(4)?.try_into().ok()?) as usize;
         Some(String::from_utf8_lossy(self.take(len)?).into_owned())
     }
@@ -340,12 +360,12 @@ fn decode_item(
             }
             let time = reader.u64()?;
             let level = reader.u8()?;
-            let fallback_name = reader.str()?;
+            let fallback_name = reader.text()?;
             let attributes = vec![KeyValue::new("level", level_name(level))];
             *event = Some(PendingEvent { time, fallback_name, message: None, event_name: None, attributes });
         }
         MESSAGE | EVENT_NAME => {
-            let value = reader.str()?;
+            let value = reader.text()?;
             if let Some(event) = event.as_mut() {
                 match tag {
                     MESSAGE if event.message.is_none() => event.message = Some(value),
@@ -367,9 +387,9 @@ fn decode_item(
             decoded.links.push(Link::with_context(context));
         }
         _ => {
-            let key = Key::from(reader.str()?);
+            let key = Key::from_static_str(reader.static_key()?);
             let value = match tag & !OF_EVENT {
-                STR => Value::from(reader.str()?),
+                STR => Value::from(reader.text()?),
                 BOOL => Value::from(reader.u8()? != 0),
                 I64 => Value::from(reader.u64()? as i64),
                 F64 => Value::from(f64::from_bits(reader.u64()?)),

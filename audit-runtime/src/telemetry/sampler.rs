@@ -178,7 +178,7 @@ mod tests {
             for _ in 0..2_000 {
                 let trace_id = rng.trace_id();
                 let result = sdk.should_sample(None, TraceId::from(trace_id), "span", &SpanKind::Internal, &[], &[]);
-                let sdk_sampled = result.decision == opentelemetry::trace::SamplingDecision::RecordAndSample;
+                let sdk_sampled = result.decision == opentelemetry_sdk::trace::SamplingDecision::RecordAndSample;
                 assert_eq!(ours.sample(None, trace_id), sdk_sampled, "ratio {ratio}, trace id {trace_id:032x}");
                 assert_eq!(flat.sample(None, trace_id), sdk_sampled, "ratio {ratio}, trace id {trace_id:032x}");
             }

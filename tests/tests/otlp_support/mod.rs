@@ -45,7 +45,7 @@ pub struct TestCertificate {
 }
 
 impl TestCertificate {
-    pub fn new() -> TestCertificate {
+    pub fn for_localhost() -> TestCertificate {
         let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
         TestCertificate {
             pem: certified.cert.pem(),
