@@ -19,8 +19,9 @@
 //! see `docs/tracing.md`.)
 //!
 //! Fields named `otel.*` are instructions for the exporter, not data: `otel.name` renames the
-//! exported span and `otel.traceparent` continues a remote trace. The JSON layer leaves them
-//! out of log lines.
+//! exported span, `otel.kind` sets its kind (`server`, `client`, ...), `otel.status_code` and
+//! `otel.status_message` its status, and `otel.traceparent` (with `otel.tracestate`) continues
+//! a remote trace. The JSON layer leaves them out of log lines.
 //!
 //! W3C trace context: [`current_traceparent`] is the value of the `traceparent` header to send
 //! with an outgoing request, and [`continue_trace`] starts a span that continues the trace of
