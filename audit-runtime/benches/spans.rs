@@ -3,20 +3,25 @@
 //! - `json`: a `#[trace_span]` call (one field, one event inside) with our JSON layer, beside
 //!   `#[tracing::instrument]` with `tracing_subscriber::fmt().json()`; both write to a sink.
 //! - `otlp`: a `#[trace_span]` call exported through the layer `OtlpConfig::build` gives (alone
-//!   in the subscriber, so the fast path records the span without a `tracing` span), beside
-//!   `#[tracing::instrument]` through `tracing-opentelemetry` and the SDK's batch span processor
-//!   (with an exporter that does nothing; ours encodes each batch and posts it to a minimal
-//!   collector on loopback, which reads it and answers 200).
+//!   in the subscriber, so the fast path records the span without a `tracing` span) to an SDK
+//!   `SpanExporter`, beside `#[tracing::instrument]` through `tracing-opentelemetry` and the
+//!   SDK's batch span processor, both with the same exporter that does nothing (it receives the
+//!   `SpanData` batches); the cost on the caller's thread.
+//! - `otlp_exporter_thread`: what the exporter thread spends per span (collecting the threads'
+//!   buffers, converting each record into `SpanData`, handing the batches to the exporter):
+//!   `n` spans are recorded, then only the flush that exports them is timed.
 //! - `disabled`: a call whose span level is filtered out, both ways.
 //!
 //! Run: `cargo bench -p audit-runtime --no-default-features --features otlp --bench spans -- --warm-up-time 2 --measurement-time 5`
-//! (the whole file: the `otlp` group checks that spans reached the collector).
+//! (the whole file: the `otlp` group checks that spans reached the exporter).
 
 use std::hint::black_box;
-use std::time::Duration;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use audit_runtime::logging::JsonLayer;
-use audit_runtime::telemetry::{Endpoint, OtlpConfig};
+use audit_runtime::telemetry::OtlpConfig;
 use audit_runtime::trace_span;
 use criterion::{Criterion, criterion_group, criterion_main};
 use opentelemetry::trace::TracerProvider as _;
@@ -57,37 +62,13 @@ fn peer_disabled(id: u64) -> u64 {
     black_box(id)
 }
 
-/// A collector stand-in on `127.0.0.1`: reads each request whole and answers `200 OK`.
-fn loopback_collector() -> std::net::SocketAddr {
-    use std::io::{BufRead, BufReader, Read, Write};
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let address = listener.local_addr().unwrap();
-    std::thread::spawn(move || {
-        for stream in listener.incoming().flatten() {
-            let mut reader = BufReader::new(&stream);
-            let mut length = 0usize;
-            let mut line = String::new();
-            while reader.read_line(&mut line).is_ok_and(|n| n > 0) && line != "\r\n" {
-                if let Some(value) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-                    length = value.trim().parse().unwrap_or(0);
-                }
-                line.clear();
-            }
-            let mut body = vec![0; length];
-            if reader.read_exact(&mut body).is_ok() {
-                let _ = (&stream).write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
-            }
-        }
-    });
-    address
-}
-
-/// The SDK's exporter contract, doing nothing.
-#[derive(Debug)]
-struct NoopExporter;
+/// The SDK's exporter contract, doing nothing but counting what it is given.
+#[derive(Clone, Debug, Default)]
+struct NoopExporter(Arc<AtomicU64>);
 
 impl SpanExporter for NoopExporter {
     async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
+        self.0.fetch_add(batch.len() as u64, Ordering::Relaxed);
         black_box(batch);
         Ok(())
     }
@@ -108,25 +89,19 @@ fn json(c: &mut Criterion) {
 
 fn otlp(c: &mut Criterion) {
     let mut group = c.benchmark_group("spans/otlp");
-    let collector = loopback_collector();
-    let config = OtlpConfig {
-        // A real HTTP exchange with a collector on loopback for every batch.
-        endpoint: Endpoint::parse("bench", &format!("http://{collector}/v1/traces")).unwrap(),
-        timeout: Duration::from_millis(200),
-        log_ids: false,
-        ..OtlpConfig::default()
-    };
+    let received = NoopExporter::default();
+    let config = OtlpConfig { log_ids: false, ..OtlpConfig::default() }.exporter(received.clone());
     let (layer, guard) = config.build().unwrap();
     let subscriber = tracing_subscriber::registry().with(layer);
     tracing::subscriber::with_default(subscriber, || {
-        group.bench_function("trace_span + OtlpLayer", |b| b.iter(|| ours_exported(black_box(7))));
+        group.bench_function("trace_span + OtlpLayer + SpanExporter", |b| b.iter(|| ours_exported(black_box(7))));
     });
-    let exported = guard.exported_spans();
     drop(guard);
-    assert!(exported > 0, "the bench exported spans to the loopback collector");
+    assert!(received.0.load(Ordering::Relaxed) > 0, "the bench exported spans to the SpanExporter");
 
-    let provider =
-        SdkTracerProvider::builder().with_span_processor(BatchSpanProcessor::builder(NoopExporter).build()).build();
+    let provider = SdkTracerProvider::builder()
+        .with_span_processor(BatchSpanProcessor::builder(NoopExporter::default()).build())
+        .build();
     let tracer = provider.tracer("bench");
     let subscriber = tracing_subscriber::registry().with(tracing_opentelemetry::layer().with_tracer(tracer));
     tracing::subscriber::with_default(subscriber, || {
@@ -135,6 +110,43 @@ fn otlp(c: &mut Criterion) {
         });
     });
     let _ = provider.shutdown();
+    group.finish();
+}
+
+/// The exporter thread's share: `iters` spans recorded first (not timed), then the flush that
+/// collects, converts and exports them (timed), per span.
+fn otlp_exporter_thread(c: &mut Criterion) {
+    let mut group = c.benchmark_group("spans/otlp_exporter_thread");
+    // Each sample keeps its spans until the flush: a few hundred thousand, not millions.
+    group.sampling_mode(criterion::SamplingMode::Flat).sample_size(10).measurement_time(Duration::from_secs(2));
+    let received = NoopExporter::default();
+    let config = OtlpConfig {
+        log_ids: false,
+        // Only the flush exports (one batch): nothing is dropped, and the exporter thread is not
+        // woken while the spans are recorded.
+        max_queue_size: usize::MAX / 2,
+        max_export_batch_size: usize::MAX / 2,
+        schedule_delay: Duration::from_secs(3600),
+        ..OtlpConfig::default()
+    }
+    .exporter(received.clone());
+    let (layer, guard) = config.build().unwrap();
+    let subscriber = tracing_subscriber::registry().with(layer);
+    tracing::subscriber::with_default(subscriber, || {
+        group.bench_function("convert to SpanData + export, per span", |b| {
+            b.iter_custom(|iters| {
+                for i in 0..iters {
+                    ours_exported(black_box(i));
+                }
+                let start = Instant::now();
+                assert!(guard.flush(Duration::from_secs(600)));
+                start.elapsed()
+            })
+        });
+    });
+    assert_eq!(guard.dropped_spans(), 0);
+    drop(guard);
+    assert!(received.0.load(Ordering::Relaxed) > 0);
     group.finish();
 }
 
@@ -148,5 +160,5 @@ fn disabled(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, json, otlp, disabled);
+criterion_group!(benches, json, otlp, otlp_exporter_thread, disabled);
 criterion_main!(benches);

@@ -4,7 +4,8 @@
 //! latency of the recording call while the writer is busy, and with the journal at 10 000
 //! calls/s.
 //!
-//! `cargo bench -p audit-runtime --features postgres --bench store`
+//! `cargo bench -p audit-runtime --features postgres,witness --bench store` (without `witness`,
+//! the signed-checkpoint case is left out)
 //!
 //! PostgreSQL: `AUDIT_BENCH_POSTGRES_URL`, else `postgres://postgres@127.0.0.1:5432/test`
 //! (a database `audit_bench` is created there and dropped afterwards).
@@ -106,6 +107,22 @@ fn bench_backend(c: &mut Criterion, name: &str, url: &str, peer_url: &str) {
         .build()
         .unwrap();
 
+    // Signed checkpoints every 1 000 entries to a directory witness (feature `witness`): the
+    // signing runs on a thread of its own, off the writer's path.
+    #[cfg(feature = "witness")]
+    let witnessed = {
+        use audit_runtime::store::witness::{CheckpointSchedule, DirectoryWitness, SecretKey};
+        Auditor::builder(rt.block_on(AuditStore::connect(url)).unwrap())
+            .spool_path(std::env::temp_dir().join(format!("audit-bench-{name}-witnessed.spool")))
+            .witness(
+                SecretKey::generate().unwrap(),
+                DirectoryWitness::new(journal.path().join("witness")).unwrap(),
+                CheckpointSchedule::entries(1_000),
+            )
+            .build()
+            .unwrap()
+    };
+
     let mut group = c.benchmark_group(format!("audit_entries_{name}"));
     group.throughput(Throughput::Elements(ENTRIES));
     group.sample_size(10);
@@ -115,6 +132,10 @@ fn bench_backend(c: &mut Criterion, name: &str, url: &str, peer_url: &str) {
     // One thread recording: every call waits for its own fsync (no one to share it with).
     group.bench_function(BenchmarkId::new("auditor_batched_journal", ENTRIES), |b| {
         b.iter(|| rt.block_on(auditor_round(&journaled, black_box(&objects))));
+    });
+    #[cfg(feature = "witness")]
+    group.bench_function(BenchmarkId::new("auditor_batched_witness", ENTRIES), |b| {
+        b.iter(|| rt.block_on(auditor_round(&witnessed, black_box(&objects))));
     });
     group.bench_function(BenchmarkId::new("sqlx_insert_per_entry", ENTRIES), |b| {
         b.iter(|| rt.block_on(peer_round(&mut peer, black_box(&objects), &mut seq)));

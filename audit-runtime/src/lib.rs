@@ -26,6 +26,7 @@ pub mod event;
 pub mod http;
 pub mod logging;
 pub mod report;
+mod setup;
 #[cfg(feature = "store")]
 pub mod store;
 #[cfg(feature = "otlp")]

@@ -19,8 +19,9 @@
 //! see `docs/tracing.md`.)
 //!
 //! Fields named `otel.*` are instructions for the exporter, not data: `otel.name` renames the
-//! exported span and `otel.traceparent` continues a remote trace. The JSON layer leaves them
-//! out of log lines.
+//! exported span, `otel.kind` sets its kind (`server`, `client`, ...), `otel.status_code` and
+//! `otel.status_message` its status, and `otel.traceparent` (with `otel.tracestate`) continues
+//! a remote trace. The JSON layer leaves them out of log lines.
 //!
 //! W3C trace context: [`current_traceparent`] is the value of the `traceparent` header to send
 //! with an outgoing request, and [`continue_trace`] starts a span that continues the trace of
@@ -32,8 +33,6 @@ use std::future::Future;
 
 use tracing::Instrument as _;
 use tracing::instrument::Instrumented;
-use tracing_subscriber::Registry;
-use tracing_subscriber::registry::LookupSpan;
 
 mod fn_span;
 #[cfg(feature = "otlp")]
@@ -47,6 +46,16 @@ pub const TRACEPARENT_HEADER: &str = "traceparent";
 pub const OTEL_NAME: &str = "otel.name";
 /// The field that carries a remote parent as a `traceparent` header value.
 pub const OTEL_TRACEPARENT: &str = "otel.traceparent";
+/// The field that carries the remote parent's `tracestate` header value, kept with the span.
+pub const OTEL_TRACESTATE: &str = "otel.tracestate";
+/// The field that sets the span's kind: `server`, `client`, `producer`, `consumer` or
+/// `internal` (the default).
+pub const OTEL_KIND: &str = "otel.kind";
+/// The field that sets the span's status: `error` or `ok` (an error event inside the span
+/// sets `error` too).
+pub const OTEL_STATUS_CODE: &str = "otel.status_code";
+/// The field that describes an `error` status.
+pub const OTEL_STATUS_MESSAGE: &str = "otel.status_message";
 
 /// An entered span; the span ends (and is exported) when the guard is dropped. The Rust shape
 /// of a `with trace_span("name"):` block.
@@ -146,31 +155,32 @@ pub fn continue_trace(name: &str, traceparent: Option<&str>) -> SpanGuard {
 /// The `traceparent` header value for the current span, to send with an outgoing request.
 /// `None` outside a span, or when no exporter assigns trace ids.
 pub fn current_traceparent() -> Option<TraceParent> {
-    // The exporter's per-thread context knows both kinds of span: the `tracing` spans it
-    // exports and the spans `#[trace_span]` records itself.
     #[cfg(feature = "otlp")]
-    if let Some(current) = crate::telemetry::context::current() {
-        return Some(TraceParent { trace_id: current.trace_id, span_id: current.span_id, sampled: current.sampled });
+    {
+        use crate::context::spans::{self, SpanIds};
+        use tracing_subscriber::Registry;
+        use tracing_subscriber::registry::LookupSpan;
+        // The per-thread span context knows both kinds of span: the `tracing` spans the
+        // exporter sees and the spans `#[trace_span]` records itself.
+        if let Some(current) = spans::current() {
+            return Some(TraceParent {
+                trace_id: current.trace_id,
+                span_id: current.span_id,
+                sampled: current.sampled,
+            });
+        }
+        let id = tracing::Span::current().id()?;
+        tracing::dispatcher::get_default(|dispatch| {
+            let registry = dispatch.downcast_ref::<Registry>()?;
+            let span = registry.span(&id)?;
+            let extensions = span.extensions();
+            let ids = extensions.get::<SpanIds>()?;
+            Some(TraceParent { trace_id: ids.trace_id, span_id: ids.span_id, sampled: ids.sampled })
+        })
     }
-    let id = tracing::Span::current().id()?;
-    tracing::dispatcher::get_default(|dispatch| {
-        let registry = dispatch.downcast_ref::<Registry>()?;
-        let span = registry.span(&id)?;
-        let extensions = span.extensions();
-        let ids = extensions.get::<SpanIds>()?;
-        Some(TraceParent { trace_id: ids.trace_id, span_id: ids.span_id, sampled: ids.sampled })
-    })
-}
-
-/// The trace context of a span as the exporter assigned it, and (when sampled) what the
-/// exporter records of it: one extension, so a span costs one insertion.
-#[derive(Debug)]
-pub(crate) struct SpanIds {
-    pub(crate) trace_id: u128,
-    pub(crate) span_id: u64,
-    pub(crate) sampled: bool,
-    #[cfg(feature = "otlp")]
-    pub(crate) record: Option<crate::telemetry::record::SpanRecord>,
+    // Without the exporter no ids are assigned.
+    #[cfg(not(feature = "otlp"))]
+    None
 }
 
 /// A W3C `traceparent` value: `00-<32 hex trace id>-<16 hex parent id>-<2 hex flags>`.

@@ -30,10 +30,10 @@ fn init_from_env_exports_spans_and_writes_their_ids_into_log_lines() {
         std::env::set_var("CONSOLE_LOG_LEVEL", "critical");
     }
     let guard = audit_runtime::telemetry::init_from_env().unwrap();
-    assert!(
-        audit_runtime::telemetry::init_from_env().unwrap_err().to_string().contains("already installed"),
-        "a second call says why it fails"
-    );
+    let second = audit_runtime::telemetry::init_from_env().unwrap_err().to_string();
+    assert!(second.contains("telemetry::init_from_env is already installed"), "a second call says which: {second}");
+    let logging = audit_runtime::logging::init_from_env().unwrap_err().to_string();
+    assert!(logging.contains("already set"), "logging's own set-up fails too: {logging}");
 
     nightly("reindex");
     assert!(guard.flush(Duration::from_secs(5)));

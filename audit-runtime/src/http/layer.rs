@@ -122,7 +122,16 @@ where
         };
         // Sane values and UUIDs are printable ASCII, which `to_str` accepts.
         let request_id = header.to_str().unwrap_or_default();
-        let span = tracing::error_span!("request", request_id, user_id = tracing::field::debug(JsonValue(&())));
+        // A SERVER span, continuing the caller's trace when a `traceparent` header names it.
+        let (traceparent, tracestate) = super::propagation::remote_parent(request.headers());
+        let span = tracing::error_span!(
+            "request",
+            request_id,
+            user_id = tracing::field::debug(JsonValue(&())),
+            otel.kind = "server",
+            otel.traceparent = traceparent.as_deref(),
+            otel.tracestate = tracestate.as_deref(),
+        );
         request.extensions_mut().insert(RequestContext::new(request_id, span.clone()));
 
         let entered = span.enter();

@@ -7,6 +7,9 @@
 //!   entry inside; `request_started`, `request_finished`, `request_failed`; a panic in a
 //!   handler answered with a 500 and logged as `api.uncaught_exception`, one JSON line (Rust's
 //!   panic message on stderr only when [`print_panics_to_stderr`] asks for it).
+//! - The `request` span is an OpenTelemetry SERVER span that continues the caller's trace from
+//!   a W3C `traceparent` header; [`inject_trace_context`] passes the trace on to outgoing
+//!   requests.
 //! - [`RequestContext`] and [`bind_user_id`]: the request's id and span, and binding the user
 //!   once an authentication step knows it.
 //! - [`ApiError`]: `status`, `code`, `title`, `data` or `invalid_params`, and an
@@ -39,6 +42,7 @@ mod error;
 pub mod events;
 mod layer;
 mod panic;
+mod propagation;
 mod request;
 
 pub use error::{ApiError, BearerToken, HANDLED_EXCEPTION_EVENT, InvalidParam, PROBLEM_JSON, UNCAUGHT_EXCEPTION_EVENT};
@@ -47,4 +51,5 @@ pub use layer::{
     is_sane_request_id,
 };
 pub use panic::print_panics_to_stderr;
+pub use propagation::inject_trace_context;
 pub use request::{HasExtensions, RequestContext, bind_user_id};

@@ -142,6 +142,8 @@ impl LogConfig {
     pub fn init(&self) -> Result<LogGuard, ConfigError> {
         let (dispatch, guard) = self.build()?;
         tracing::dispatcher::set_global_default(dispatch).map_err(|_| ConfigError::AlreadyInstalled)?;
+        crate::setup::record("logging::init_from_env");
+        super::log_bridge::install();
         Ok(guard)
     }
 }

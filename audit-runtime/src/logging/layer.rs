@@ -350,7 +350,7 @@ impl<W, F: LineFormat> LineLayer<W, F> {
         // records for the exporter alone has no `tracing` span to carry them).
         #[cfg(feature = "otlp")]
         if event.is_contextual() {
-            if let Some((trace_id, span_id)) = crate::telemetry::context::current_log_ids() {
+            if let Some((trace_id, span_id)) = crate::context::spans::current_log_ids() {
                 for (key, id, width) in [(keys::TRACE_ID, trace_id, 32), (keys::SPAN_ID, u128::from(span_id), 16)] {
                     if keys.push_key(&self.format, context, key) {
                         self.format.push_hex_id(context, id, width);

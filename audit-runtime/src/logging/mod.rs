@@ -37,6 +37,7 @@ mod json;
 pub(crate) mod json_value;
 pub(crate) mod keys;
 pub(crate) mod layer;
+pub(crate) mod log_bridge;
 pub(crate) mod span_fields;
 pub(crate) mod values;
 

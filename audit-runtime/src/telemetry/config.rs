@@ -1,28 +1,50 @@
-//! The exporter's configuration, read from the standard `OTEL_*` variables.
+//! The exporter's configuration: what is ours (sampling, batching, the log ids) read from the
+//! standard `OTEL_*` variables, and the `SpanExporter` the spans go to.
+//!
+//! The OTLP exporter's own variables (endpoint, compression, timeouts) are read by
+//! opentelemetry-otlp itself, and the resource's (`OTEL_SERVICE_NAME`,
+//! `OTEL_RESOURCE_ATTRIBUTES`) by the SDK's resource detectors. Only what they leave out, or
+//! accept when they should not, is checked here: the protocol (which transport to build), the
+//! headers (refused when a value holds a control character, which would inject headers) and the
+//! CA certificate.
 
 use std::ffi::OsString;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use super::record::Resource;
+use opentelemetry_sdk::trace::SpanExporter;
+
+use super::exporter::{self, BoxedExporter};
 use super::sampler::Sampler;
 
-/// The variables [`OtlpConfig::from_env`] reads.
+/// The variables [`OtlpConfig::from_env`] reads or checks.
 pub mod vars {
-    /// Base URL of the collector; `/v1/traces` is appended. Default `http://localhost:4318`.
+    /// Base URL of the collector; `/v1/traces` is appended for HTTP. Default
+    /// `http://localhost:4318` (HTTP) or `http://localhost:4317` (gRPC).
     pub const ENDPOINT: &str = "OTEL_EXPORTER_OTLP_ENDPOINT";
     /// Full URL of the traces endpoint, used as it is; wins over [`ENDPOINT`].
     pub const TRACES_ENDPOINT: &str = "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT";
-    /// `http/protobuf` (the only protocol supported).
+    /// `http/protobuf` (default, feature `otlp-http`) or `grpc` (feature `otlp-grpc`).
     pub const PROTOCOL: &str = "OTEL_EXPORTER_OTLP_PROTOCOL";
     /// Same, for traces only; wins over [`PROTOCOL`].
     pub const TRACES_PROTOCOL: &str = "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL";
-    /// Extra request headers, `key=value,key=value` (for example an API key).
+    /// Extra request headers (or gRPC metadata), `key=value,key=value`, values
+    /// percent-encoded (for example an API key).
     pub const HEADERS: &str = "OTEL_EXPORTER_OTLP_HEADERS";
+    /// Same, for traces only; wins over [`HEADERS`].
+    pub const TRACES_HEADERS: &str = "OTEL_EXPORTER_OTLP_TRACES_HEADERS";
+    /// A PEM file of CA certificates trusted for an `https` endpoint, besides the system's.
+    pub const CERTIFICATE: &str = "OTEL_EXPORTER_OTLP_CERTIFICATE";
+    /// Same, for traces only; wins over [`CERTIFICATE`].
+    pub const TRACES_CERTIFICATE: &str = "OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE";
+    /// `gzip` or `none` (read by opentelemetry-otlp).
+    pub const COMPRESSION: &str = "OTEL_EXPORTER_OTLP_COMPRESSION";
     /// Export timeout in milliseconds (default 10000).
     pub const TIMEOUT: &str = "OTEL_EXPORTER_OTLP_TIMEOUT";
-    /// `service.name` of the resource.
+    /// `service.name` of the resource (read by the SDK).
     pub const SERVICE_NAME: &str = "OTEL_SERVICE_NAME";
-    /// More resource attributes, `key=value,key=value` (values percent-encoded).
+    /// More resource attributes, `key=value,key=value` (read by the SDK).
     pub const RESOURCE_ATTRIBUTES: &str = "OTEL_RESOURCE_ATTRIBUTES";
     /// `always_on`, `always_off`, `traceidratio`, `parentbased_always_on`,
     /// `parentbased_always_off`, `parentbased_traceidratio` (default `parentbased_always_on`).
@@ -48,7 +70,7 @@ pub enum TelemetryError {
     Variable {
         /// The variable.
         variable: String,
-        /// Its value.
+        /// Its value (a header's value is not shown: it may be a key).
         value: String,
         /// What is accepted.
         accepted: String,
@@ -56,89 +78,85 @@ pub enum TelemetryError {
     /// The logging configuration is invalid.
     #[error(transparent)]
     Logging(#[from] crate::logging::ConfigError),
-    /// A global subscriber is installed already.
+    /// The error reports could not be set up.
+    #[error(transparent)]
+    Report(#[from] crate::report::ReportInitError),
+    /// A set-up call was made already: `installed` says which.
     #[error(
-        "a global tracing subscriber is already installed; call telemetry::init_from_env() once, instead of logging::init_from_env()"
+        "{installed} is already installed in this process; call one set-up function once (telemetry::init_from_env sets up logs, spans and error reports together)"
     )]
-    AlreadyInstalled,
+    AlreadyInstalled {
+        /// What is installed: the global subscriber set up by another call, or a previous
+        /// `telemetry::init_from_env`.
+        installed: String,
+    },
+    /// No exporter: none given with [`OtlpConfig::exporter`], and this build has no OTLP
+    /// transport (features `otlp-http`, `otlp-grpc`).
+    #[error(
+        "no span exporter: give one with OtlpConfig::exporter(..), or enable the `otlp-http` or `otlp-grpc` feature of audit-runtime for the OTLP exporter"
+    )]
+    NoExporter,
+    /// The OTLP exporter could not be built.
+    #[error("could not build the OTLP span exporter: {0}")]
+    Exporter(String),
     /// The exporter thread could not be started.
     #[error("could not start the span exporter thread: {0}")]
     Thread(#[source] std::io::Error),
 }
 
-fn invalid(variable: &str, value: &str, accepted: impl Into<String>) -> TelemetryError {
+pub(crate) fn invalid(variable: &str, value: &str, accepted: impl Into<String>) -> TelemetryError {
     TelemetryError::Variable { variable: variable.to_owned(), value: value.to_owned(), accepted: accepted.into() }
 }
 
-/// Where spans are sent: a plain-HTTP URL split into its parts.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Endpoint {
-    /// Host name or address (IPv6 without brackets).
-    pub host: String,
-    /// Port (default 80).
-    pub port: u16,
-    /// Path and query, starting with `/`.
-    pub path: String,
+/// The transport of the OTLP exporter.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Protocol {
+    /// OTLP over HTTP with protobuf bodies (feature `otlp-http`).
+    #[default]
+    HttpProtobuf,
+    /// OTLP over gRPC (feature `otlp-grpc`).
+    Grpc,
 }
 
-impl Endpoint {
-    /// Parses `http://host[:port][/path]`; `variable` names the source in the error.
-    pub fn parse(variable: &str, url: &str) -> Result<Self, TelemetryError> {
-        let accepted = "an http:// URL such as http://localhost:4318 (https is not supported: send to a local OpenTelemetry Collector, which forwards over TLS)";
-        let rest = match url.split_once("://") {
-            Some(("http", rest)) => rest,
-            _ => return Err(invalid(variable, url, accepted)),
-        };
-        let (authority, path) = match rest.find('/') {
-            Some(i) => (&rest[..i], &rest[i..]),
-            None => (rest, ""),
-        };
-        let (host, port) = if let Some(bracketed) = authority.strip_prefix('[') {
-            let (host, after) = bracketed.split_once(']').ok_or_else(|| invalid(variable, url, accepted))?;
-            (host, after.strip_prefix(':'))
-        } else {
-            match authority.rsplit_once(':') {
-                Some((host, port)) => (host, Some(port)),
-                None => (authority, None),
-            }
-        };
-        if host.is_empty() {
-            return Err(invalid(variable, url, accepted));
-        }
-        let port = match port {
-            Some(p) => p.parse::<u16>().map_err(|_| invalid(variable, url, "a port number between 0 and 65535"))?,
-            None => 80,
-        };
-        Ok(Endpoint {
-            host: host.to_owned(),
-            port,
-            path: if path.is_empty() { "/".to_owned() } else { path.to_owned() },
-        })
-    }
+/// The `SpanExporter` given with [`OtlpConfig::exporter`] (empty by default: the OTLP exporter
+/// is built from the configuration). Taken by the first [`OtlpConfig::build`].
+#[derive(Clone, Default)]
+pub struct ExporterSlot(Arc<Mutex<Option<BoxedExporter>>>);
 
-    /// `host:port` for the `Host` header.
-    pub(crate) fn host_header(&self) -> String {
-        if self.host.contains(':') {
-            format!("[{}]:{}", self.host, self.port)
-        } else {
-            format!("{}:{}", self.host, self.port)
-        }
+impl std::fmt::Debug for ExporterSlot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let given = self.0.lock().map(|slot| slot.as_ref().map(|e| e.describe())).unwrap_or_default();
+        f.debug_tuple("ExporterSlot").field(&given).finish()
+    }
+}
+
+impl ExporterSlot {
+    pub(crate) fn take(&self) -> Option<BoxedExporter> {
+        self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).take()
     }
 }
 
 /// The exporter's settings. [`OtlpConfig::from_env`] reads them from the standard variables;
-/// the fields can be changed in code.
-#[derive(Clone, Debug, PartialEq)]
+/// the fields can be changed in code, and [`exporter`](OtlpConfig::exporter) sends the spans
+/// to any `SpanExporter` instead of the OTLP one.
+#[derive(Clone)]
 pub struct OtlpConfig {
-    /// Where spans are posted.
-    pub endpoint: Endpoint,
-    /// Extra request headers.
+    /// The OTLP endpoint, used as it is (the full traces URL for HTTP); `None`: the default
+    /// (`http://localhost:4318/v1/traces`, or `http://localhost:4317` for gRPC).
+    pub endpoint: Option<String>,
+    /// The OTLP transport.
+    pub protocol: Protocol,
+    /// Extra request headers (gRPC metadata), checked: no control characters.
     pub headers: Vec<(String, String)>,
-    /// How long one export may take (connect, send, answer).
+    /// A PEM file of CA certificates trusted besides the system's, for an `https` endpoint.
+    pub certificate: Option<PathBuf>,
+    /// How long one export may take; the guard waits this long for the last one.
     pub timeout: Duration,
-    /// `service.name`, first of the resource attributes.
-    pub service_name: String,
-    /// Other resource attributes.
+    /// `service.name`; `None`: `OTEL_SERVICE_NAME`, `OTEL_RESOURCE_ATTRIBUTES`, else
+    /// `unknown_service:<executable>`.
+    pub service_name: Option<String>,
+    /// Resource attributes added to those the SDK detects.
     pub resource_attributes: Vec<(String, String)>,
     /// Which traces are recorded.
     pub sampler: Sampler,
@@ -146,21 +164,43 @@ pub struct OtlpConfig {
     pub schedule_delay: Duration,
     /// Spans kept while waiting for export; past it they are dropped and counted.
     pub max_queue_size: usize,
-    /// Spans sent in one request at most.
+    /// Spans handed to the exporter in one batch at most.
     pub max_export_batch_size: usize,
     /// Writes `trace_id` and `span_id` into the log lines written inside spans (default true).
     pub log_ids: bool,
     /// Export turned off (`OTEL_SDK_DISABLED=true`): no thread is started, nothing is sent.
     pub disabled: bool,
+    /// The exporter given with [`exporter`](OtlpConfig::exporter), if any.
+    pub exporter: ExporterSlot,
+}
+
+impl std::fmt::Debug for OtlpConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Header values are left out: they are usually keys.
+        let header_names: Vec<&str> = self.headers.iter().map(|(name, _)| name.as_str()).collect();
+        f.debug_struct("OtlpConfig")
+            .field("endpoint", &self.endpoint)
+            .field("protocol", &self.protocol)
+            .field("header_names", &header_names)
+            .field("certificate", &self.certificate)
+            .field("timeout", &self.timeout)
+            .field("service_name", &self.service_name)
+            .field("sampler", &self.sampler)
+            .field("disabled", &self.disabled)
+            .field("exporter", &self.exporter)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Default for OtlpConfig {
     fn default() -> Self {
         OtlpConfig {
-            endpoint: Endpoint { host: "localhost".to_owned(), port: 4318, path: "/v1/traces".to_owned() },
+            endpoint: None,
+            protocol: Protocol::default(),
             headers: Vec::new(),
+            certificate: None,
             timeout: Duration::from_secs(10),
-            service_name: default_service_name(),
+            service_name: None,
             resource_attributes: Vec::new(),
             sampler: Sampler::default(),
             schedule_delay: Duration::from_millis(1000),
@@ -168,16 +208,8 @@ impl Default for OtlpConfig {
             max_export_batch_size: 512,
             log_ids: true,
             disabled: false,
+            exporter: ExporterSlot::default(),
         }
-    }
-}
-
-/// `unknown_service:<executable>`, as the specification asks when nothing is configured.
-fn default_service_name() -> String {
-    let exe = std::env::current_exe().ok().and_then(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()));
-    match exe {
-        Some(name) => format!("unknown_service:{name}"),
-        None => "unknown_service".to_owned(),
     }
 }
 
@@ -185,6 +217,33 @@ impl OtlpConfig {
     /// Reads the variables in [`vars`] from the process environment.
     pub fn from_env() -> Result<Self, TelemetryError> {
         Self::from_lookup(|name| std::env::var_os(name))
+    }
+
+    /// Sends the spans to `exporter` (any `opentelemetry_sdk` `SpanExporter`: OTLP built your
+    /// own way, Azure Monitor's, stdout, in-memory) instead of the OTLP exporter built from the
+    /// variables. It is called on the exporter thread, never on the threads that record spans.
+    ///
+    /// ```
+    /// use opentelemetry_sdk::error::OTelSdkResult;
+    /// use opentelemetry_sdk::trace::{SpanData, SpanExporter};
+    ///
+    /// /// Counts the spans it is given.
+    /// #[derive(Debug, Default)]
+    /// struct Counting(std::sync::atomic::AtomicUsize);
+    ///
+    /// impl SpanExporter for Counting {
+    ///     async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
+    ///         self.0.fetch_add(batch.len(), std::sync::atomic::Ordering::Relaxed);
+    ///         Ok(())
+    ///     }
+    /// }
+    ///
+    /// let otlp = audit_runtime::telemetry::OtlpConfig::from_env()?.exporter(Counting::default());
+    /// # Ok::<(), audit_runtime::telemetry::TelemetryError>(())
+    /// ```
+    pub fn exporter<E: SpanExporter + 'static>(mut self, exporter: E) -> Self {
+        self.exporter = ExporterSlot(Arc::new(Mutex::new(Some(exporter::boxed(exporter)))));
+        self
     }
 
     /// Reads the variables through `lookup` (for tests and other sources).
@@ -199,6 +258,14 @@ impl OtlpConfig {
                 },
             }
         };
+        let first = |names: [&'static str; 2]| -> Result<Option<(&'static str, String)>, TelemetryError> {
+            for name in names {
+                if let Some(value) = get(name)? {
+                    return Ok(Some((name, value)));
+                }
+            }
+            Ok(None)
+        };
         let mut config = OtlpConfig::default();
         if let Some(value) = get(vars::SDK_DISABLED)? {
             config.disabled = match value.to_ascii_lowercase().as_str() {
@@ -207,39 +274,41 @@ impl OtlpConfig {
                 _ => return Err(invalid(vars::SDK_DISABLED, &value, "true or false")),
             };
         }
-        if let Some(url) = get(vars::TRACES_ENDPOINT)? {
-            config.endpoint = Endpoint::parse(vars::TRACES_ENDPOINT, &url)?;
-        } else if let Some(url) = get(vars::ENDPOINT)? {
-            // Checked as written, so that an error shows the value the user set.
-            let mut endpoint = Endpoint::parse(vars::ENDPOINT, &url)?;
-            endpoint.path = format!("{}/v1/traces", endpoint.path.trim_end_matches('/'));
-            config.endpoint = endpoint;
+        if let Some((variable, protocol)) = first([vars::TRACES_PROTOCOL, vars::PROTOCOL])? {
+            config.protocol = match protocol.as_str() {
+                "http/protobuf" => Protocol::HttpProtobuf,
+                "grpc" => Protocol::Grpc,
+                _ => return Err(invalid(variable, &protocol, "http/protobuf or grpc (http/json is not supported)")),
+            };
         }
-        for variable in [vars::TRACES_PROTOCOL, vars::PROTOCOL] {
-            if let Some(protocol) = get(variable)? {
-                if protocol != "http/protobuf" {
-                    return Err(invalid(variable, &protocol, "http/protobuf (grpc and http/json are not supported)"));
-                }
-                break;
+        if let Some((variable, url)) = first([vars::TRACES_ENDPOINT, vars::ENDPOINT])? {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err(invalid(variable, &url, "an http:// or https:// URL such as https://collector:4318"));
             }
+            // The base URL gets the traces path over HTTP (gRPC has no path), as the
+            // specification says and opentelemetry-otlp does.
+            config.endpoint = Some(match (variable, config.protocol) {
+                (vars::ENDPOINT, Protocol::HttpProtobuf) => format!("{}/v1/traces", url.trim_end_matches('/')),
+                _ => url,
+            });
         }
-        if let Some(headers) = get(vars::HEADERS)? {
-            config.headers = parse_pairs(vars::HEADERS, &headers)?;
+        if let Some((variable, headers)) = first([vars::TRACES_HEADERS, vars::HEADERS])? {
+            config.headers = parse_headers(variable, &headers)?;
+        }
+        if let Some((variable, path)) = first([vars::TRACES_CERTIFICATE, vars::CERTIFICATE])? {
+            let path = PathBuf::from(path);
+            if !path.is_file() {
+                return Err(invalid(
+                    variable,
+                    &path.display().to_string(),
+                    "the path of a PEM file of CA certificates",
+                ));
+            }
+            config.certificate = Some(path);
         }
         if let Some(ms) = get(vars::TIMEOUT)? {
             config.timeout = Duration::from_millis(parse_number(vars::TIMEOUT, &ms, 1)?);
         }
-        let mut resource = match get(vars::RESOURCE_ATTRIBUTES)? {
-            Some(text) => parse_pairs(vars::RESOURCE_ATTRIBUTES, &text)?,
-            None => Vec::new(),
-        };
-        if let Some(position) = resource.iter().position(|(k, _)| k == "service.name") {
-            config.service_name = resource.remove(position).1;
-        }
-        if let Some(name) = get(vars::SERVICE_NAME)? {
-            config.service_name = name;
-        }
-        config.resource_attributes = resource;
         let sampler = get(vars::SAMPLER)?;
         let arg = get(vars::SAMPLER_ARG)?;
         config.sampler = Sampler::parse(sampler.as_deref(), arg.as_deref())?;
@@ -255,25 +324,16 @@ impl OtlpConfig {
         Ok(config)
     }
 
-    pub(crate) fn resource(&self) -> Resource {
-        let mut attributes = vec![
-            ("service.name".to_owned(), self.service_name.clone()),
-            ("telemetry.sdk.name".to_owned(), "audit-runtime".to_owned()),
-            ("telemetry.sdk.language".to_owned(), "rust".to_owned()),
-            ("telemetry.sdk.version".to_owned(), env!("CARGO_PKG_VERSION").to_owned()),
-        ];
-        for (key, value) in &self.resource_attributes {
-            match attributes.iter_mut().find(|(k, _)| k == key) {
-                Some(entry) => entry.1 = value.clone(),
-                None => attributes.push((key.clone(), value.clone())),
-            }
+    /// The resource: what the SDK detects from the environment, then the fields set in code.
+    pub(crate) fn resource(&self) -> opentelemetry_sdk::Resource {
+        let mut builder = opentelemetry_sdk::Resource::builder();
+        if let Some(name) = &self.service_name {
+            builder = builder.with_service_name(name.clone());
         }
-        Resource { attributes }
+        let attributes =
+            self.resource_attributes.iter().map(|(k, v)| opentelemetry::KeyValue::new(k.clone(), v.clone()));
+        builder.with_attributes(attributes).build()
     }
-}
-
-pub(crate) fn invalid_value(variable: &str, value: &str, accepted: impl Into<String>) -> TelemetryError {
-    invalid(variable, value, accepted)
 }
 
 fn parse_number(variable: &str, value: &str, min: u64) -> Result<u64, TelemetryError> {
@@ -283,18 +343,29 @@ fn parse_number(variable: &str, value: &str, min: u64) -> Result<u64, TelemetryE
     }
 }
 
-/// `key=value,key=value`, values percent-decoded (W3C baggage style, as the spec asks).
-fn parse_pairs(variable: &str, text: &str) -> Result<Vec<(String, String)>, TelemetryError> {
-    let accepted = "comma-separated key=value pairs, such as deployment.environment=prod,team=core";
+/// `key=value,key=value`, values percent-decoded (W3C baggage style, as the specification asks).
+/// A name that is not an HTTP token, or a value with a control character once decoded (`%0D%0A`
+/// would end the header and start another), is refused: the error names the variable and the
+/// header, never the value (it is usually a key).
+fn parse_headers(variable: &str, text: &str) -> Result<Vec<(String, String)>, TelemetryError> {
+    let accepted = "comma-separated name=value pairs such as x-api-key=<key>, names of letters, digits and - _ ., values without control characters";
+    let refuse = |what: String| invalid(variable, &what, accepted);
     let mut pairs = Vec::new();
     for item in text.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-        let (key, value) = item.split_once('=').ok_or_else(|| invalid(variable, text, accepted))?;
-        let key = key.trim();
-        if key.is_empty() {
-            return Err(invalid(variable, text, accepted));
+        let Some((name, value)) = item.split_once('=') else {
+            return Err(refuse(format!("an item without '=' ({} characters)", item.len())));
+        };
+        let name = name.trim();
+        let is_token = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c);
+        if name.is_empty() || !name.chars().all(is_token) {
+            return Err(refuse(format!("the header name {:?}", name.escape_debug().to_string())));
         }
-        let value = percent_decode(value.trim()).ok_or_else(|| invalid(variable, text, accepted))?;
-        pairs.push((key.to_owned(), value));
+        let value = percent_decode(value.trim())
+            .ok_or_else(|| refuse(format!("the value of {name} (invalid percent-encoding)")))?;
+        if value.chars().any(|c| c.is_control()) {
+            return Err(refuse(format!("the value of {name} (it holds a control character such as CR or LF)")));
+        }
+        pairs.push((name.to_owned(), value));
     }
     Ok(pairs)
 }
@@ -326,33 +397,45 @@ mod tests {
     }
 
     #[test]
-    fn the_base_endpoint_gets_the_traces_path() {
-        let c = config(&[(vars::ENDPOINT, "http://collector:4318/")]).unwrap();
-        assert_eq!(c.endpoint, Endpoint { host: "collector".into(), port: 4318, path: "/v1/traces".into() });
+    fn headers_are_decoded_and_a_crlf_is_refused_naming_the_variable() {
+        let c = config(&[(vars::HEADERS, "api-key=a%20b, x-team=core")]).unwrap();
+        assert_eq!(c.headers, vec![("api-key".into(), "a b".into()), ("x-team".into(), "core".into())]);
+        let error = config(&[(vars::HEADERS, "api-key=secret%0D%0AX-Evil: 1")]).unwrap_err().to_string();
+        assert!(error.starts_with("OTEL_EXPORTER_OTLP_HEADERS="), "{error}");
+        assert!(error.contains("api-key") && !error.contains("secret"), "{error}");
+        let error = config(&[(vars::TRACES_HEADERS, "bad name=1")]).unwrap_err().to_string();
+        assert!(error.starts_with("OTEL_EXPORTER_OTLP_TRACES_HEADERS="), "{error}");
     }
 
     #[test]
-    fn the_traces_endpoint_is_used_as_it_is_and_wins() {
-        let c = config(&[(vars::ENDPOINT, "http://a:1"), (vars::TRACES_ENDPOINT, "http://[::1]:9/x")]).unwrap();
-        assert_eq!(c.endpoint, Endpoint { host: "::1".into(), port: 9, path: "/x".into() });
+    fn the_protocol_is_checked_naming_the_variable() {
+        assert_eq!(config(&[(vars::PROTOCOL, "grpc")]).unwrap().protocol, Protocol::Grpc);
+        assert_eq!(config(&[]).unwrap().protocol, Protocol::HttpProtobuf);
+        let error = config(&[(vars::TRACES_PROTOCOL, "http/json")]).unwrap_err().to_string();
+        assert!(error.contains("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL=\"http/json\""), "{error}");
     }
 
     #[test]
-    fn https_is_refused_naming_the_variable() {
-        let error = config(&[(vars::ENDPOINT, "https://collector:4318")]).unwrap_err().to_string();
-        assert!(error.contains("OTEL_EXPORTER_OTLP_ENDPOINT=\"https://collector:4318\""), "{error}");
-        assert!(error.contains("http://"), "{error}");
+    fn an_endpoint_must_be_http_or_https() {
+        assert!(config(&[(vars::ENDPOINT, "https://collector:4318")]).is_ok());
+        let error = config(&[(vars::ENDPOINT, "collector:4318")]).unwrap_err().to_string();
+        assert!(error.contains("OTEL_EXPORTER_OTLP_ENDPOINT=\"collector:4318\""), "{error}");
     }
 
     #[test]
-    fn service_name_and_resource_attributes() {
-        let c = config(&[
-            (vars::RESOURCE_ATTRIBUTES, "service.name=from-attrs,team=core%20team"),
-            (vars::SERVICE_NAME, "billing"),
-        ])
-        .unwrap();
-        assert_eq!(c.service_name, "billing");
-        assert_eq!(c.resource_attributes, vec![("team".to_owned(), "core team".to_owned())]);
+    fn the_base_endpoint_gets_the_traces_path_over_http_only() {
+        let c = config(&[(vars::ENDPOINT, "https://collector:4318/")]).unwrap();
+        assert_eq!(c.endpoint.as_deref(), Some("https://collector:4318/v1/traces"));
+        let c = config(&[(vars::ENDPOINT, "https://collector:4317"), (vars::PROTOCOL, "grpc")]).unwrap();
+        assert_eq!(c.endpoint.as_deref(), Some("https://collector:4317"));
+        let c = config(&[(vars::ENDPOINT, "http://a:1"), (vars::TRACES_ENDPOINT, "http://b:2/x")]).unwrap();
+        assert_eq!(c.endpoint.as_deref(), Some("http://b:2/x"));
+    }
+
+    #[test]
+    fn a_missing_certificate_file_names_the_variable() {
+        let error = config(&[(vars::CERTIFICATE, "/nonexistent/ca.pem")]).unwrap_err().to_string();
+        assert!(error.contains("OTEL_EXPORTER_OTLP_CERTIFICATE=\"/nonexistent/ca.pem\""), "{error}");
     }
 
     #[test]
@@ -368,11 +451,5 @@ mod tests {
         assert!(!config(&[]).unwrap().disabled);
         let error = config(&[(vars::SDK_DISABLED, "yes")]).unwrap_err().to_string();
         assert!(error.contains("OTEL_SDK_DISABLED=\"yes\"") && error.contains("true or false"), "{error}");
-    }
-
-    #[test]
-    fn grpc_is_refused() {
-        let error = config(&[(vars::PROTOCOL, "grpc")]).unwrap_err().to_string();
-        assert!(error.contains("http/protobuf"), "{error}");
     }
 }

@@ -1,22 +1,21 @@
-//! The exporter thread: a bounded queue filled by the layer, emptied in batches that are
-//! encoded and posted over plain HTTP/1.1. The caller never waits for the network: a full
-//! queue drops the span and counts it.
+//! The exporter thread: a bounded queue filled by the layer and by the threads' buffers of
+//! `#[trace_span]` spans, emptied in batches that are converted into the SDK's `SpanData` and
+//! handed to the `SpanExporter`. The caller never waits for the network: a full queue drops
+//! the span and counts it.
 
 use std::cell::{Cell, UnsafeCell};
-use std::io::{self, BufRead, BufReader, Read, Write};
-use std::net::{TcpStream, ToSocketAddrs};
-use std::ops::Range;
+use std::io;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use tracing_core::Metadata;
-
 use super::clock;
-use super::config::{Endpoint, OtlpConfig};
-use super::fast::{CHUNK_SPANS, Rare};
-use super::proto;
-use super::record::{Resource, SpanRecord};
+use super::config::OtlpConfig;
+use super::convert;
+use super::events::otlp_export_failed;
+use super::exporter::BoxedExporter;
+use super::fast::CHUNK_SPANS;
+use super::record::{Chunk, OpenSpan};
 use super::sampler::FlatSampler;
 
 /// Ids of exporters, so that a callsite's cached answer and a thread's buffer know whose they are.
@@ -36,57 +35,6 @@ thread_local! {
     /// True on the exporter thread: the layer ignores spans made there, so that the
     /// exporter's own warnings never feed back into the exporter.
     pub(crate) static ON_EXPORTER_THREAD: Cell<bool> = const { Cell::new(false) };
-}
-
-/// A span of the fast path of `#[trace_span]`, finished: a fixed-size record, encoded as a
-/// protobuf `Span` on the exporter thread rather than on the caller's.
-#[derive(Debug)]
-pub(crate) struct Finished {
-    pub(crate) trace_id: u128,
-    pub(crate) span_id: u64,
-    pub(crate) parent_span_id: u64,
-    pub(crate) start_unix_nano: u64,
-    pub(crate) end_unix_nano: u64,
-    pub(crate) meta: &'static Metadata<'static>,
-    /// Where its encoded fields, events and links are in the chunk's `bodies`.
-    pub(crate) body: Range<usize>,
-    pub(crate) rare: Option<Box<Rare>>,
-}
-
-impl Finished {
-    pub(crate) fn name(&self) -> &str {
-        self.rare.as_ref().and_then(|rare| rare.name_override.as_deref()).unwrap_or(self.meta.name())
-    }
-
-    pub(crate) fn status(&self) -> Option<&str> {
-        self.rare.as_ref().and_then(|rare| rare.status.as_deref())
-    }
-}
-
-/// Finished spans of one thread, handed over together.
-#[derive(Debug, Default)]
-pub(crate) struct Chunk {
-    pub(crate) spans: Vec<Finished>,
-    /// The spans' encoded fields, one after the other.
-    pub(crate) bodies: Vec<u8>,
-}
-
-impl Chunk {
-    fn with_capacity() -> Self {
-        Chunk { spans: Vec::with_capacity(CHUNK_SPANS), bodies: Vec::with_capacity(CHUNK_SPANS * 32) }
-    }
-
-    fn clear(&mut self) {
-        self.spans.clear();
-        self.bodies.clear();
-    }
-
-    /// Moves the spans into `to` (empty), leaving this one empty with its capacity.
-    pub(crate) fn move_into(&mut self, to: &mut Chunk) {
-        to.spans.append(&mut self.spans);
-        to.bodies.extend_from_slice(&self.bodies);
-        self.bodies.clear();
-    }
 }
 
 /// A thread's buffer of finished spans; the exporter thread empties it at each export, so that
@@ -169,7 +117,8 @@ impl Drop for LocalGuard<'_> {
 
 #[derive(Default)]
 struct Queue {
-    spans: Vec<SpanRecord>,
+    /// The spans the exporter layer closed.
+    loose: Chunk,
     /// Chunks handed over by threads, and how many spans they hold.
     chunks: Vec<Chunk>,
     chunk_spans: usize,
@@ -242,11 +191,11 @@ impl Shared {
             return;
         }
         let spare = self.lock().spare_chunks.pop();
-        let mut chunk = spare.unwrap_or_else(Chunk::with_capacity);
+        let mut chunk = spare.unwrap_or_else(|| Chunk::with_capacity(CHUNK_SPANS));
         local.lock().move_into(&mut chunk);
         let spans = chunk.spans.len();
         let mut queue = self.lock();
-        let queued = queue.spans.len() + queue.chunk_spans;
+        let queued = queue.loose.spans.len() + queue.chunk_spans;
         if queue.stopped || queued + spans > self.max_queue_size {
             chunk.clear();
             if queue.spare_chunks.len() < SPARE_CHUNKS {
@@ -266,17 +215,17 @@ impl Shared {
         }
     }
 
-    /// Hands a finished span to the exporter; drops it (counted) when the queue is full.
-    pub(crate) fn push(&self, span: SpanRecord) {
+    /// Hands a span the layer closed to the exporter; drops it (counted) when the queue is full.
+    pub(crate) fn push(&self, trace_id: u128, span_id: u64, open: &mut OpenSpan, end_unix_nano: u64) {
         let mut queue = self.lock();
-        if queue.spans.len() + queue.chunk_spans >= self.max_queue_size || queue.stopped {
+        if queue.loose.spans.len() + queue.chunk_spans >= self.max_queue_size || queue.stopped {
             drop(queue);
             self.dropped.fetch_add(1, Ordering::Relaxed);
             return;
         }
-        queue.spans.push(span);
+        queue.loose.push(trace_id, span_id, open, end_unix_nano);
         // Wake the thread only when a batch is full: most spans cost no system call.
-        let wake = queue.spans.len() + queue.chunk_spans == self.hot.batch_size;
+        let wake = queue.loose.spans.len() + queue.chunk_spans == self.hot.batch_size;
         drop(queue);
         if wake {
             self.wake.notify_one();
@@ -289,7 +238,7 @@ impl Shared {
         let deadline = Instant::now() + timeout;
         let mut queue = self.lock();
         if queue.stopped {
-            return queue.spans.is_empty() && queue.chunks.is_empty();
+            return queue.loose.spans.is_empty() && queue.chunks.is_empty();
         }
         queue.flush_requested += 1;
         let ticket = queue.flush_requested;
@@ -328,13 +277,14 @@ pub(crate) fn inert(config: &OtlpConfig) -> Arc<Shared> {
     shared
 }
 
-/// Starts the exporter thread.
-pub(crate) fn start(config: &OtlpConfig) -> io::Result<Arc<Shared>> {
+/// Starts the exporter thread, which hands the spans to `exporter`.
+pub(crate) fn start(config: &OtlpConfig, exporter: BoxedExporter) -> io::Result<Arc<Shared>> {
     let shared = shared(config);
     let worker = Worker {
         shared: shared.clone(),
-        client: Client { endpoint: config.endpoint.clone(), headers: config.headers.clone(), timeout: config.timeout },
-        resource: config.resource(),
+        exporter,
+        scope: convert::scope(),
+        timeout: config.timeout,
         delay: config.schedule_delay,
         last_warning: None,
         failures_since_warning: 0,
@@ -366,8 +316,9 @@ fn shared(config: &OtlpConfig) -> Arc<Shared> {
 
 struct Worker {
     shared: Arc<Shared>,
-    client: Client,
-    resource: Resource,
+    exporter: BoxedExporter,
+    scope: opentelemetry::InstrumentationScope,
+    timeout: Duration,
     delay: Duration,
     last_warning: Option<Instant>,
     failures_since_warning: u64,
@@ -391,7 +342,7 @@ impl Worker {
                 if due
                     || queue.shutdown
                     || queue.flush_requested > queue.flushed
-                    || queue.spans.len() + queue.chunk_spans >= self.shared.hot.batch_size
+                    || queue.loose.spans.len() + queue.chunk_spans >= self.shared.hot.batch_size
                 {
                     break;
                 }
@@ -410,15 +361,16 @@ impl Worker {
             }
             let ticket = queue.flush_requested;
             let shutdown = queue.shutdown;
-            // The next spans go into a vector already grown, so the callers' pushes never
+            // The next spans go into a chunk already grown, so the layer's pushes never
             // reallocate while holding the lock.
-            let spans = std::mem::replace(&mut queue.spans, Vec::with_capacity(self.shared.hot.batch_size));
+            let loose = std::mem::replace(&mut queue.loose, Chunk::with_capacity(self.shared.hot.batch_size.min(1024)));
             let mut chunks = std::mem::take(&mut queue.chunks);
+            chunks.push(loose);
             queue.chunk_spans = 0;
             drop(queue);
             self.collect_locals(&mut chunks);
 
-            self.export_all(&spans, chunks);
+            self.export_all(chunks);
             clock::calibrate();
             next_export = Instant::now() + self.delay;
 
@@ -426,14 +378,15 @@ impl Worker {
             queue.flushed = ticket;
             if shutdown {
                 // A span closed meanwhile is still sent.
-                let rest = std::mem::take(&mut queue.spans);
                 let mut chunks = std::mem::take(&mut queue.chunks);
+                chunks.push(std::mem::take(&mut queue.loose));
                 queue.chunk_spans = 0;
                 queue.stopped = true;
                 self.shared.hot.closed.store(true, Ordering::Relaxed);
                 drop(queue);
                 self.collect_locals(&mut chunks);
-                self.export_all(&rest, chunks);
+                self.export_all(chunks);
+                self.exporter.shutdown(self.timeout);
                 self.shared.done.notify_all();
                 return;
             }
@@ -450,7 +403,7 @@ impl Worker {
             let mut held = local.lock();
             if !held.spans.is_empty() {
                 // Copied out: the buffer stays with its thread (see `hand_over`).
-                let mut chunk = Chunk::with_capacity();
+                let mut chunk = Chunk::with_capacity(CHUNK_SPANS);
                 held.move_into(&mut chunk);
                 chunks.push(chunk);
             }
@@ -459,24 +412,21 @@ impl Worker {
         });
     }
 
-    /// Exports the spans recorded by the layer and the chunks handed over by threads, in
-    /// requests of at most a batch each.
-    fn export_all(&mut self, spans: &[SpanRecord], chunks: Vec<Chunk>) {
+    /// Exports the chunks (of the threads and of the layer), converted, in batches of at most
+    /// the batch size each.
+    fn export_all(&mut self, chunks: Vec<Chunk>) {
         let batch_size = self.shared.hot.batch_size.max(1);
-        for batch in spans.chunks(batch_size) {
-            self.export(batch, &[]);
-        }
-        let (mut start, mut count) = (0, 0);
-        for (i, chunk) in chunks.iter().enumerate() {
-            if count > 0 && count + chunk.spans.len() > batch_size {
-                self.export(&[], &chunks[start..i]);
-                (start, count) = (i, 0);
+        let total: usize = chunks.iter().map(|chunk| chunk.spans.len()).sum();
+        let mut batch = Vec::with_capacity(batch_size.min(total));
+        for chunk in &chunks {
+            for span in &chunk.spans {
+                batch.push(convert::span_data(span, &chunk.bodies[span.body.clone()], &self.scope));
+                if batch.len() == batch_size {
+                    self.export(std::mem::replace(&mut batch, Vec::with_capacity(batch_size.min(total))));
+                }
             }
-            count += chunk.spans.len();
         }
-        if count > 0 {
-            self.export(&[], &chunks[start..]);
-        }
+        self.export(batch);
         // The emptied chunks go back to the threads: a thread that keeps recording allocates
         // nothing.
         let mut queue = self.shared.lock();
@@ -489,8 +439,8 @@ impl Worker {
         }
     }
 
-    fn export(&mut self, batch: &[SpanRecord], encoded: &[Chunk]) {
-        let count = batch.len() + encoded.iter().map(|chunk| chunk.spans.len()).sum::<usize>();
+    fn export(&mut self, batch: Vec<opentelemetry_sdk::trace::SpanData>) {
+        let count = batch.len();
         if count == 0 {
             return;
         }
@@ -499,8 +449,7 @@ impl Worker {
             self.shared.dropped.fetch_add(count as u64, Ordering::Relaxed);
             return;
         }
-        let body = proto::export_request(&self.resource, batch, encoded);
-        match self.client.post(&body) {
+        match self.exporter.export(batch) {
             Ok(()) => {
                 self.shared.exported.fetch_add(count as u64, Ordering::Relaxed);
                 self.backoff = Duration::ZERO;
@@ -513,87 +462,16 @@ impl Worker {
                 self.backoff = (self.backoff * 2).clamp(FIRST_BACKOFF, MAX_BACKOFF);
                 self.retry_at = Some(now + self.backoff);
                 if self.last_warning.is_none_or(|last| now.duration_since(last) >= WARN_INTERVAL) {
-                    tracing::warn!(
-                        endpoint = %self.client.url(),
-                        error = %error,
-                        failed_exports = self.failures_since_warning,
-                        dropped_spans_total = self.shared.dropped.load(Ordering::Relaxed),
-                        "otlp_export_failed"
+                    otlp_export_failed(
+                        &self.exporter.describe(),
+                        &error.to_string(),
+                        self.failures_since_warning,
+                        self.shared.dropped.load(Ordering::Relaxed),
                     );
                     self.last_warning = Some(now);
                     self.failures_since_warning = 0;
                 }
             }
         }
-    }
-}
-
-/// A minimal HTTP/1.1 client: one connection per export, `Connection: close`.
-struct Client {
-    endpoint: Endpoint,
-    headers: Vec<(String, String)>,
-    timeout: Duration,
-}
-
-impl Client {
-    fn url(&self) -> String {
-        format!("http://{}{}", self.endpoint.host_header(), self.endpoint.path)
-    }
-
-    fn post(&self, body: &[u8]) -> io::Result<()> {
-        let deadline = Instant::now() + self.timeout;
-        let addresses = (self.endpoint.host.as_str(), self.endpoint.port).to_socket_addrs()?;
-        let mut last_error = io::Error::new(io::ErrorKind::NotFound, "the host name resolved to no address");
-        let mut stream = None;
-        for address in addresses {
-            let left = deadline.saturating_duration_since(Instant::now()).max(Duration::from_millis(1));
-            match TcpStream::connect_timeout(&address, left) {
-                Ok(s) => {
-                    stream = Some(s);
-                    break;
-                }
-                Err(e) => last_error = e,
-            }
-        }
-        let mut stream = stream.ok_or(last_error)?;
-        let left = deadline.saturating_duration_since(Instant::now()).max(Duration::from_millis(1));
-        stream.set_write_timeout(Some(left))?;
-        stream.set_read_timeout(Some(left))?;
-        stream.set_nodelay(true)?;
-
-        let mut head = format!(
-            "POST {} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/x-protobuf\r\nContent-Length: {}\r\nConnection: close\r\nUser-Agent: audit-runtime/{}\r\n",
-            self.endpoint.path,
-            self.endpoint.host_header(),
-            body.len(),
-            env!("CARGO_PKG_VERSION"),
-        );
-        for (name, value) in &self.headers {
-            head.push_str(name);
-            head.push_str(": ");
-            head.push_str(value);
-            head.push_str("\r\n");
-        }
-        head.push_str("\r\n");
-        stream.write_all(head.as_bytes())?;
-        stream.write_all(body)?;
-        stream.flush()?;
-
-        let mut reader = BufReader::new(stream);
-        let mut status_line = String::new();
-        reader.read_line(&mut status_line)?;
-        let status: u16 =
-            status_line.split_whitespace().nth(1).and_then(|code| code.parse().ok()).ok_or_else(|| {
-                io::Error::new(io::ErrorKind::InvalidData, format!("not an HTTP answer: {status_line:?}"))
-            })?;
-        if (200..300).contains(&status) {
-            return Ok(());
-        }
-        // Keep a little of the body: collectors say what was wrong there.
-        let mut rest = Vec::new();
-        let _ = reader.take(4096).read_to_end(&mut rest);
-        let text = String::from_utf8_lossy(&rest);
-        let reason = text.split("\r\n\r\n").nth(1).unwrap_or("").trim();
-        Err(io::Error::other(format!("the collector answered {}: {reason}", status_line.trim())))
     }
 }

@@ -2,8 +2,8 @@
 //! span, the span is recorded here, without a `tracing` span (the registry's bookkeeping is most
 //! of what a span costs). It takes its ids from the per-thread rng and its parent from the
 //! per-thread context (`context`), records its fields and the events logged inside it, and at
-//! its end goes into a per-thread buffer that the exporter thread collects in chunks and encodes
-//! as protobuf `Span`s.
+//! its end goes into a per-thread buffer that the exporter thread collects in chunks and converts
+//! into the SDK's `SpanData`.
 //!
 //! Whether the exporter wants the span is asked through a probe callsite beside the function's
 //! own (see `trace::fn_span`): [`ExportFilter`], the exporter layer's per-layer filter, refuses
@@ -14,7 +14,6 @@
 use std::cell::{Cell, RefCell};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use tracing_core::field::ValueSet;
 use tracing_core::span::Id;
@@ -24,12 +23,13 @@ use tracing_subscriber::filter::{EnvFilter, LevelFilter};
 use tracing_subscriber::layer::{Context, Filter};
 use tracing_subscriber::registry::{LookupSpan, Registry};
 
+use super::body::{self, BodyEncoder};
 use super::clock;
-use super::context::{self, Current, Entry};
-use super::export::{Finished, LocalSpans, ON_EXPORTER_THREAD, Shared};
+use super::export::{LocalSpans, ON_EXPORTER_THREAD, Shared};
 use super::ids;
-use super::proto;
-use crate::trace::{FnCallsite, Parent, Role, SpanIds, role_of};
+use super::record::OpenSpan;
+use crate::context::spans::{self as context, Current, Entry, SpanIds};
+use crate::trace::{FnCallsite, Parent, Role, role_of};
 
 /// Exporters built and not yet stopped: without one, `#[trace_span]` skips the fast path with
 /// one load.
@@ -39,10 +39,6 @@ pub(crate) static LIVE_EXPORTERS: AtomicUsize = AtomicUsize::new(0);
 pub(crate) const CHUNK_SPANS: usize = 64;
 /// Span records (with their field buffers) a thread keeps for its next spans.
 const SPARE_OPEN: usize = 16;
-
-pub(crate) fn now_unix_nano() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0)
-}
 
 thread_local! {
     /// The exporter that answered while a probe callsite was registered on this thread.
@@ -145,37 +141,6 @@ fn ask(dispatch: &Dispatch, probe: &'static FnCallsite, exporter_id: u64) -> boo
     !interest.is_never() && answered == exporter_id
 }
 
-/// What a sampled fast span records until it ends. Boxed, reused by its thread, and aligned
-/// to cache lines of its own: a neighbour on the heap written by another thread (the exporter's
-/// buffers) would otherwise cost a cache miss per span.
-#[derive(Debug)]
-#[repr(align(128))]
-pub(crate) struct OpenSpan {
-    pub(crate) exporter_id: u64,
-    pub(crate) parent_span_id: u64,
-    pub(crate) meta: &'static Metadata<'static>,
-    pub(crate) start: clock::Start,
-    /// The attributes, events and links, already encoded as fields of the protobuf `Span`.
-    pub(crate) body: Vec<u8>,
-    /// What few spans have, behind one pointer: the record is moved a few times per span.
-    pub(crate) rare: Option<Box<Rare>>,
-}
-
-/// The rarer parts of an [`OpenSpan`].
-#[derive(Debug, Default)]
-pub(crate) struct Rare {
-    /// Set by an `otel.name` field.
-    pub(crate) name_override: Option<String>,
-    /// The description of an `ERROR` status.
-    pub(crate) status: Option<String>,
-}
-
-impl OpenSpan {
-    fn rare(&mut self) -> &mut Rare {
-        self.rare.get_or_insert_with(Box::default)
-    }
-}
-
 /// A fast span not entered on this thread right now.
 pub(crate) struct FastSpan {
     entry: Entry,
@@ -237,7 +202,7 @@ fn begin_with(dispatch: &Dispatch, probe: &'static FnCallsite, parent: &Parent, 
         open.parent_span_id = parent_span_id;
         open.meta = probe.meta();
         open.start = clock::start();
-        open
+        open.into_record()
     });
     let entry = Entry { trace_id, span_id, sampled, log_ids: shared.hot.log_ids, tracing_id: None, fast: true, open };
     *slot = Some(FastSpan { entry, shared: None });
@@ -256,12 +221,8 @@ fn registry_ids(dispatch: &Dispatch, id: &Id) -> Option<Current> {
 impl FastSpan {
     /// Records the function's fields as typed attributes.
     pub(crate) fn record(&mut self, values: &ValueSet<'_>) {
-        if let Some(open) = &mut self.entry.open {
-            let mut name_override = None;
-            values.record(&mut proto::AttrEncoder { out: &mut open.body, name_override: &mut name_override });
-            if name_override.is_some() {
-                open.rare().name_override = name_override;
-            }
+        if let Some(open) = self.entry.open.as_mut().and_then(OpenSpan::of) {
+            values.record(&mut BodyEncoder::span(open));
         }
     }
 
@@ -279,11 +240,11 @@ impl FastSpan {
 
     /// `follows_from`: a link to the span `cause`, when its ids are known.
     pub(crate) fn link(&mut self, cause: &Id) {
-        let Some(open) = &mut self.entry.open else { return };
+        let Some(open) = self.entry.open.as_mut().and_then(OpenSpan::of) else { return };
         let cause = context::find_by_tracing_id(cause)
             .or_else(|| tracing::dispatcher::get_default(|dispatch| registry_ids(dispatch, cause)));
         if let Some(cause) = cause {
-            proto::encode_link(&mut open.body, cause.trace_id, cause.span_id);
+            body::encode_link(&mut open.body, cause.trace_id, cause.span_id);
         }
     }
 
@@ -353,14 +314,16 @@ pub(crate) fn on_event(event: &Event<'_>) -> bool {
         Some((true, false)) => return true,
         _ => return false,
     }
-    // User code (`Debug` impls) runs here, outside the borrow of the stack.
-    let (record, status) = super::layer::event_record(event);
+    // The record is taken off the stack while the event's fields are read: user code (`Debug`
+    // impls) runs then, and may log.
+    let taken = context::with_stack(|stack| stack.last_mut().and_then(|e| e.open.take())).flatten();
+    let Some(mut open) = taken.and_then(OpenSpan::from_record) else {
+        return true;
+    };
+    body::encode_event(&mut open, event);
     context::with_stack(|stack| {
-        if let Some(open) = stack.last_mut().and_then(|e| e.open.as_mut()) {
-            if status.is_some() {
-                open.rare().status = status;
-            }
-            proto::encode_event_field(&mut open.body, &record);
+        if let Some(entry) = stack.last_mut().filter(|e| e.open.is_none()) {
+            entry.open = Some(open.into_record());
         }
     });
     true
@@ -439,9 +402,9 @@ fn hand_over(sink: &ThreadSink) {
     sink.shared.hand_over(&sink.local);
 }
 
-/// Ends a fast span: puts its record into this thread's buffer (the exporter thread encodes it).
+/// Ends a fast span: puts its record into this thread's buffer (the exporter thread converts it).
 fn finish(entry: Entry, shared: Option<&Arc<Shared>>) {
-    let Some(mut open) = entry.open else { return };
+    let Some(mut open) = entry.open.and_then(OpenSpan::from_record) else { return };
     let end_unix_nano = clock::end(&open.start);
     let _ = SINK.try_with(|sink| {
         let Ok(mut sink) = sink.try_borrow_mut() else { return };
@@ -459,19 +422,7 @@ fn finish(entry: Entry, shared: Option<&Arc<Shared>>) {
             return;
         }
         let mut held = sink.local.lock();
-        let at = held.bodies.len();
-        held.bodies.extend_from_slice(&open.body);
-        let body = at..held.bodies.len();
-        held.spans.push(Finished {
-            trace_id: entry.trace_id,
-            span_id: entry.span_id,
-            parent_span_id: open.parent_span_id,
-            start_unix_nano: open.start.unix_nano,
-            end_unix_nano,
-            meta: open.meta,
-            body,
-            rare: open.rare.take(),
-        });
+        held.push(entry.trace_id, entry.span_id, &mut open, end_unix_nano);
         let full = held.spans.len() >= CHUNK_SPANS.min(sink.shared.batch_size());
         drop(held);
         if full {

@@ -5,18 +5,20 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use tracing_core::span::{Attributes, Id, Record};
-use tracing_core::{Event, Level, Subscriber};
+use tracing_core::{Event, Subscriber};
 use tracing_subscriber::layer::{Context, Layer};
 use tracing_subscriber::registry::LookupSpan;
 
-use super::context::{self, Entry};
+use super::body::{self, BodyEncoder};
+use super::clock;
 use super::export::{ON_EXPORTER_THREAD, Shared};
-use super::fast::{self, now_unix_nano};
+use super::fast;
 use super::ids;
-use super::record::{AttrVisitor, ErrorDescription, EventRecord, SpanRecord, Status};
+use super::record::OpenSpan;
 use super::sampler::Sampler;
+use crate::context::spans::{self as context, Entry, SpanIds};
 use crate::logging::layer::{SpanFieldVisitor, SpanFields};
-use crate::trace::{SpanIds, TraceParent};
+use crate::trace::TraceParent;
 
 /// Key of the trace id in log lines.
 const TRACE_ID_KEY: &str = "trace_id";
@@ -42,31 +44,6 @@ impl OtlpLayer {
     pub fn dropped_spans(&self) -> u64 {
         self.shared.dropped.load(Ordering::Relaxed)
     }
-}
-
-/// An event as a span event, and the status description it sets when it is an error.
-pub(crate) fn event_record(event: &Event<'_>) -> (EventRecord, Option<String>) {
-    // An error logged inside a span fails it, with the error as the status message.
-    let status = (*event.metadata().level() == Level::ERROR).then(|| {
-        let mut description = ErrorDescription(None);
-        event.record(&mut description);
-        description.0.unwrap_or_default()
-    });
-    let mut name = None;
-    let mut attributes = Vec::new();
-    event.record(&mut AttrVisitor {
-        attributes: &mut attributes,
-        name_override: None,
-        traceparent: None,
-        message: Some(&mut name),
-    });
-    attributes.push(("level", super::record::AttrValue::Str(event.metadata().level().as_str().to_ascii_lowercase())));
-    let record = EventRecord {
-        time_unix_nano: now_unix_nano(),
-        name: name.unwrap_or_else(|| event.metadata().name().to_owned()),
-        attributes,
-    };
-    (record, status)
 }
 
 /// `"<hex>"`: a JSON string of lower-case hex digits, `width` wide.
@@ -98,43 +75,39 @@ where
             extensions.get::<SpanIds>().map(|ids| (ids.trace_id, ids.span_id, ids.sampled))
         });
 
-        // `otel.*` fields are rare: look for them only when the span declares one.
-        let steered = attrs.fields().iter().any(|f| f.name().starts_with("otel."));
-        let mut name_override = None;
-        let mut traceparent = None;
-        let mut attributes = Vec::new();
-        if steered || !attrs.fields().is_empty() {
-            attributes.reserve_exact(attrs.fields().len());
-            attrs.record(&mut AttrVisitor {
-                attributes: &mut attributes,
-                name_override: Some(&mut name_override),
-                traceparent: Some(&mut traceparent),
-                message: None,
-            });
+        // The fields are recorded before the ids are known: an `otel.traceparent` among them
+        // names a remote parent.
+        let mut open = Box::new(OpenSpan {
+            exporter_id: self.shared.hot.id,
+            parent_span_id: 0,
+            meta: attrs.metadata(),
+            start: clock::start(),
+            body: Vec::new(),
+            rare: None,
+        });
+        if !attrs.fields().is_empty() {
+            attrs.record(&mut BodyEncoder::span(&mut open));
         }
-        let remote = if steered { traceparent.and_then(|value| TraceParent::parse(&value).ok()) } else { None };
+        let remote = open
+            .rare
+            .as_ref()
+            .and_then(|rare| rare.traceparent.as_deref())
+            .and_then(|value| TraceParent::parse(value).ok());
 
         let (span_id, fresh_trace) = ids::with_rng(|rng| (rng.span_id(), rng.trace_id()));
         let (trace_id, parent_span_id, parent_sampled) = match (parent, remote) {
             // A remote parent given explicitly wins over the local one.
-            (_, Some(remote)) => (remote.trace_id, remote.span_id, Some(remote.sampled)),
+            (_, Some(remote)) => {
+                open.rare().parent_remote = true;
+                (remote.trace_id, remote.span_id, Some(remote.sampled))
+            }
             (Some((trace_id, span_id, sampled)), None) => (trace_id, span_id, Some(sampled)),
             (None, None) => (fresh_trace, 0, None),
         };
         let sampled = self.sampler.sample(parent_sampled, trace_id);
         let record = sampled.then(|| {
-            let mut record = SpanRecord {
-                trace_id,
-                span_id,
-                parent_span_id,
-                static_name: attrs.metadata().name(),
-                start_unix_nano: now_unix_nano(),
-                end_unix_nano: 0,
-                attributes,
-                extra: None,
-            };
-            record.rename(name_override);
-            record
+            open.parent_span_id = parent_span_id;
+            open.into_record()
         });
 
         let mut extensions = span.extensions_mut();
@@ -163,23 +136,19 @@ where
     fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
         let Some(span) = ctx.span(id) else { return };
         let mut extensions = span.extensions_mut();
-        if let Some(record) = extensions.get_mut::<SpanIds>().and_then(|ids| ids.record.as_mut()) {
-            let mut name = None;
-            values.record(&mut AttrVisitor {
-                attributes: &mut record.attributes,
-                name_override: Some(&mut name),
-                traceparent: None,
-                message: None,
-            });
-            record.rename(name);
+        if let Some(record) = extensions.get_mut::<SpanIds>().and_then(|ids| ids.record.as_mut()).and_then(OpenSpan::of)
+        {
+            values.record(&mut BodyEncoder::span(record));
         }
     }
 
     fn on_follows_from(&self, id: &Id, follows: &Id, ctx: Context<'_, S>) {
         let (Some(span), Some(cause)) = (ctx.span(id), ctx.span(follows)) else { return };
         let Some(link) = cause.extensions().get::<SpanIds>().map(|ids| (ids.trace_id, ids.span_id)) else { return };
-        if let Some(record) = span.extensions_mut().get_mut::<SpanIds>().and_then(|ids| ids.record.as_mut()) {
-            record.extra().links.push(link);
+        let mut extensions = span.extensions_mut();
+        if let Some(record) = extensions.get_mut::<SpanIds>().and_then(|ids| ids.record.as_mut()).and_then(OpenSpan::of)
+        {
+            body::encode_link(&mut record.body, link.0, link.1);
         }
     }
 
@@ -211,22 +180,24 @@ where
         if span.extensions().get::<SpanIds>().is_none_or(|ids| ids.record.is_none()) {
             return;
         }
-        // User code (`Debug` impls) runs here, outside the span's extensions lock.
-        let (event_record, status) = event_record(event);
-        let mut extensions = span.extensions_mut();
-        let Some(record) = extensions.get_mut::<SpanIds>().and_then(|ids| ids.record.as_mut()) else { return };
-        if let Some(description) = status {
-            record.extra().status = Status::Error(description);
+        // The record is taken out while the event's fields are read: user code (`Debug` impls)
+        // runs then, and must not find the span's extensions locked.
+        let taken = span.extensions_mut().get_mut::<SpanIds>().and_then(|ids| ids.record.take());
+        let Some(mut record) = taken.and_then(OpenSpan::from_record) else { return };
+        body::encode_event(&mut record, event);
+        if let Some(ids) = span.extensions_mut().get_mut::<SpanIds>() {
+            ids.record = Some(record.into_record());
         }
-        record.extra().events.push(event_record);
     }
 
     fn on_close(&self, id: Id, ctx: Context<'_, S>) {
         let Some(span) = ctx.span(&id) else { return };
-        let Some(mut record) = span.extensions_mut().get_mut::<SpanIds>().and_then(|ids| ids.record.take()) else {
-            return;
-        };
-        record.end_unix_nano = now_unix_nano();
-        self.shared.push(record);
+        let mut extensions = span.extensions_mut();
+        let Some(ids) = extensions.get_mut::<SpanIds>() else { return };
+        let (trace_id, span_id) = (ids.trace_id, ids.span_id);
+        let Some(mut record) = ids.record.take().and_then(OpenSpan::from_record) else { return };
+        drop(extensions);
+        let end = clock::end(&record.start);
+        self.shared.push(trace_id, span_id, &mut record, end);
     }
 }

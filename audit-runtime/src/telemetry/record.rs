@@ -1,189 +1,158 @@
-//! The compact record of one span, filled by the layer on the caller's thread and encoded by
-//! the exporter thread.
+//! The one record of a span, from its start on the caller's thread to its conversion into the
+//! SDK's `SpanData` on the exporter thread. Both kinds of span use it: the `tracing` spans the
+//! exporter layer sees (kept in the span's extensions) and the spans `#[trace_span]` records
+//! itself (kept on the per-thread span stack).
+//!
+//! Fields, events and links go into `body`, a compact byte encoding written on the caller's
+//! thread without an allocation per field (see `body`), and decoded only on the exporter thread.
 
-use std::error::Error;
-use std::fmt::{self, Write as _};
+use std::ops::Range;
 
-use tracing_core::field::{Field, Visit};
+use tracing_core::Metadata;
 
-use crate::logging::layer::ErrorChain;
-use crate::trace::{OTEL_NAME, OTEL_TRACEPARENT};
+use super::clock;
+use crate::context::spans::Record;
 
-/// An attribute value with its OTLP type.
-#[derive(Clone, Debug, PartialEq)]
-pub(crate) enum AttrValue {
-    Str(String),
-    Bool(bool),
-    I64(i64),
-    F64(f64),
-}
-
-/// A span's status as OTLP knows it (`OK` is never set by instrumentation).
-#[derive(Clone, Debug, Default, PartialEq)]
-pub(crate) enum Status {
+/// What a span is to its trace, as OpenTelemetry's `SpanKind` (set with the `otel.kind` field).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) enum Kind {
     #[default]
-    Unset,
-    Error(String),
+    Internal,
+    Server,
+    Client,
+    Producer,
+    Consumer,
 }
 
-/// An event recorded inside a span.
-#[derive(Debug)]
-pub(crate) struct EventRecord {
-    pub(crate) time_unix_nano: u64,
-    pub(crate) name: String,
-    pub(crate) attributes: Vec<(&'static str, AttrValue)>,
+impl Kind {
+    /// `otel.kind` values, case-insensitive, as tracing-opentelemetry reads them.
+    pub(crate) fn parse(text: &str) -> Option<Kind> {
+        Some(match text.to_ascii_lowercase().as_str() {
+            "internal" => Kind::Internal,
+            "server" => Kind::Server,
+            "client" => Kind::Client,
+            "producer" => Kind::Producer,
+            "consumer" => Kind::Consumer,
+            _ => return None,
+        })
+    }
 }
 
-/// One span, as the exporter needs it. Kept small (what every span has), because it is moved
-/// from the span's extensions into the queue: the rarer parts live behind one box.
+/// What a sampled span records until it ends. Boxed, reused by its thread, and aligned to cache
+/// lines of its own: a neighbour on the heap written by another thread (the exporter's buffers)
+/// would otherwise cost a cache miss per span.
 #[derive(Debug)]
-pub(crate) struct SpanRecord {
-    pub(crate) trace_id: u128,
-    pub(crate) span_id: u64,
-    /// Zero for a root span.
+#[repr(align(128))]
+pub(crate) struct OpenSpan {
+    pub(crate) exporter_id: u64,
     pub(crate) parent_span_id: u64,
-    pub(crate) static_name: &'static str,
-    pub(crate) start_unix_nano: u64,
-    pub(crate) end_unix_nano: u64,
-    pub(crate) attributes: Vec<(&'static str, AttrValue)>,
-    pub(crate) extra: Option<Box<Extra>>,
+    pub(crate) meta: &'static Metadata<'static>,
+    pub(crate) start: clock::Start,
+    /// The attributes, events and links, encoded (see `body`).
+    pub(crate) body: Vec<u8>,
+    /// What few spans have, behind one pointer: the record is moved a few times per span.
+    pub(crate) rare: Option<Box<Rare>>,
 }
 
-/// What only some spans have.
+/// The rarer parts of a span, set by `otel.*` fields, error events and remote parents.
 #[derive(Debug, Default)]
-pub(crate) struct Extra {
+pub(crate) struct Rare {
     /// Set by an `otel.name` field.
     pub(crate) name_override: Option<String>,
-    pub(crate) events: Vec<EventRecord>,
-    pub(crate) links: Vec<(u128, u64)>,
-    pub(crate) status: Status,
+    /// Set by an `otel.kind` field.
+    pub(crate) kind: Kind,
+    /// `Some` when the span failed: the status description (an error event, or
+    /// `otel.status_message`).
+    pub(crate) status: Option<String>,
+    /// `otel.status_code = "ok"`.
+    pub(crate) status_ok: bool,
+    /// The remote parent's `traceparent` value (`otel.traceparent`), read when the span starts.
+    pub(crate) traceparent: Option<String>,
+    /// The remote parent's `tracestate` value (`otel.tracestate`), kept with the span.
+    pub(crate) tracestate: Option<String>,
+    /// The parent came from another process.
+    pub(crate) parent_remote: bool,
 }
 
-impl SpanRecord {
-    pub(crate) fn name(&self) -> &str {
-        self.extra.as_ref().and_then(|e| e.name_override.as_deref()).unwrap_or(self.static_name)
+impl OpenSpan {
+    pub(crate) fn rare(&mut self) -> &mut Rare {
+        self.rare.get_or_insert_with(Box::default)
     }
 
-    pub(crate) fn extra(&mut self) -> &mut Extra {
-        self.extra.get_or_insert_with(Box::default)
+    /// Into the opaque box the span context carries.
+    pub(crate) fn into_record(self: Box<Self>) -> Record {
+        self
     }
 
-    /// Sets the exported name when `name` is some.
-    pub(crate) fn rename(&mut self, name: Option<String>) {
-        if name.is_some() {
-            self.extra().name_override = name;
-        }
+    /// The record in the span context's opaque box (only ever one of these).
+    pub(crate) fn of(record: &mut Record) -> Option<&mut OpenSpan> {
+        record.downcast_mut()
     }
-}
 
-/// The process's resource attributes (`service.name` first).
-#[derive(Clone, Debug, PartialEq)]
-pub(crate) struct Resource {
-    pub(crate) attributes: Vec<(String, String)>,
-}
-
-/// Where a visitor puts what it reads.
-pub(crate) struct AttrVisitor<'a> {
-    pub(crate) attributes: &'a mut Vec<(&'static str, AttrValue)>,
-    pub(crate) name_override: Option<&'a mut Option<String>>,
-    pub(crate) traceparent: Option<&'a mut Option<String>>,
-    /// An event's name (its `message`, or its `event` field).
-    pub(crate) message: Option<&'a mut Option<String>>,
-}
-
-impl AttrVisitor<'_> {
-    fn put(&mut self, field: &Field, value: AttrValue) {
-        let name = field.name();
-        if name == OTEL_NAME
-            || name == OTEL_TRACEPARENT
-            || ((name == "message" || name == "event") && self.message.is_some())
-        {
-            let AttrValue::Str(text) = value else { return };
-            let slot = match name {
-                OTEL_NAME => self.name_override.as_deref_mut(),
-                OTEL_TRACEPARENT => self.traceparent.as_deref_mut(),
-                // The `event` field names a typed event; a message names the others.
-                "event" => self.message.as_deref_mut(),
-                _ => match self.message.as_deref_mut() {
-                    Some(slot) if slot.is_none() => Some(slot),
-                    _ => {
-                        self.attributes.push(("message", AttrValue::Str(text)));
-                        return;
-                    }
-                },
-            };
-            if let Some(slot) = slot {
-                *slot = Some(text);
-            }
-            return;
-        }
-        match self.attributes.iter_mut().find(|(k, _)| *k == name) {
-            Some(entry) => entry.1 = value,
-            None => self.attributes.push((name, value)),
-        }
+    /// Takes the record out of the span context's opaque box.
+    pub(crate) fn from_record(record: Record) -> Option<Box<OpenSpan>> {
+        record.downcast().ok()
     }
 }
 
-impl Visit for AttrVisitor<'_> {
-    fn record_f64(&mut self, field: &Field, value: f64) {
-        self.put(field, AttrValue::F64(value));
-    }
-    fn record_i64(&mut self, field: &Field, value: i64) {
-        self.put(field, AttrValue::I64(value));
-    }
-    fn record_u64(&mut self, field: &Field, value: u64) {
-        // OTLP integers are signed 64-bit; larger values keep their digits as text.
-        match i64::try_from(value) {
-            Ok(v) => self.put(field, AttrValue::I64(v)),
-            Err(_) => self.put(field, AttrValue::Str(value.to_string())),
-        }
-    }
-    fn record_i128(&mut self, field: &Field, value: i128) {
-        match i64::try_from(value) {
-            Ok(v) => self.put(field, AttrValue::I64(v)),
-            Err(_) => self.put(field, AttrValue::Str(value.to_string())),
-        }
-    }
-    fn record_u128(&mut self, field: &Field, value: u128) {
-        match i64::try_from(value) {
-            Ok(v) => self.put(field, AttrValue::I64(v)),
-            Err(_) => self.put(field, AttrValue::Str(value.to_string())),
-        }
-    }
-    fn record_bool(&mut self, field: &Field, value: bool) {
-        self.put(field, AttrValue::Bool(value));
-    }
-    fn record_str(&mut self, field: &Field, value: &str) {
-        self.put(field, AttrValue::Str(value.to_owned()));
-    }
-    fn record_error(&mut self, field: &Field, value: &(dyn Error + 'static)) {
-        self.put(field, AttrValue::Str(ErrorChain(value).to_string()));
-    }
-    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        let mut text = String::new();
-        let _ = write!(text, "{value:?}");
-        self.put(field, AttrValue::Str(text));
-    }
+/// A finished span, as it waits for export: a fixed-size record; its encoded body is in the
+/// `bodies` of its [`Chunk`].
+#[derive(Debug)]
+pub(crate) struct Finished {
+    pub(crate) trace_id: u128,
+    pub(crate) span_id: u64,
+    pub(crate) parent_span_id: u64,
+    pub(crate) start_unix_nano: u64,
+    pub(crate) end_unix_nano: u64,
+    pub(crate) meta: &'static Metadata<'static>,
+    /// Where its encoded fields, events and links are in the chunk's `bodies`.
+    pub(crate) body: Range<usize>,
+    pub(crate) rare: Option<Box<Rare>>,
 }
 
-/// The text a failed span's status carries: the `error` (or `exception`) field of an error
-/// event, else its message.
-pub(crate) struct ErrorDescription(pub(crate) Option<String>);
+/// Finished spans handed over together: those of one thread, or those the exporter layer
+/// closed.
+#[derive(Debug, Default)]
+pub(crate) struct Chunk {
+    pub(crate) spans: Vec<Finished>,
+    /// The spans' encoded bodies, one after the other.
+    pub(crate) bodies: Vec<u8>,
+}
 
-impl Visit for ErrorDescription {
-    fn record_error(&mut self, field: &Field, value: &(dyn Error + 'static)) {
-        if matches!(field.name(), "error" | "exception") {
-            self.0 = Some(value.to_string());
-        }
+impl Chunk {
+    pub(crate) fn with_capacity(spans: usize) -> Self {
+        Chunk { spans: Vec::with_capacity(spans), bodies: Vec::with_capacity(spans * 32) }
     }
-    fn record_str(&mut self, field: &Field, value: &str) {
-        if matches!(field.name(), "error" | "exception") || (field.name() == "message" && self.0.is_none()) {
-            self.0 = Some(value.to_owned());
-        }
+
+    pub(crate) fn clear(&mut self) {
+        self.spans.clear();
+        self.bodies.clear();
     }
-    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        if matches!(field.name(), "error" | "exception") || (field.name() == "message" && self.0.is_none()) {
-            self.0 = Some(format!("{value:?}"));
-        }
+
+    /// Moves the spans into `to`, leaving this one empty with its capacity.
+    pub(crate) fn move_into(&mut self, to: &mut Chunk) {
+        let offset = to.bodies.len();
+        to.spans.extend(self.spans.drain(..).map(|mut span| {
+            span.body = span.body.start + offset..span.body.end + offset;
+            span
+        }));
+        to.bodies.extend_from_slice(&self.bodies);
+        self.bodies.clear();
+    }
+
+    /// Appends a finished span whose body is `open`'s.
+    pub(crate) fn push(&mut self, trace_id: u128, span_id: u64, open: &mut OpenSpan, end_unix_nano: u64) {
+        let at = self.bodies.len();
+        self.bodies.extend_from_slice(&open.body);
+        self.spans.push(Finished {
+            trace_id,
+            span_id,
+            parent_span_id: open.parent_span_id,
+            start_unix_nano: open.start.unix_nano,
+            end_unix_nano,
+            meta: open.meta,
+            body: at..self.bodies.len(),
+            rare: open.rare.take(),
+        });
     }
 }

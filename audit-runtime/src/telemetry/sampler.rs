@@ -1,6 +1,6 @@
 //! Which traces are recorded: the standard `OTEL_TRACES_SAMPLER` samplers.
 
-use super::config::{TelemetryError, invalid_value, vars};
+use super::config::{TelemetryError, invalid as invalid_value, vars};
 
 /// A sampler of the OpenTelemetry specification.
 #[derive(Clone, Debug, PartialEq)]
@@ -53,15 +53,35 @@ impl Sampler {
         match self {
             Sampler::AlwaysOn => true,
             Sampler::AlwaysOff => false,
-            Sampler::TraceIdRatio(ratio) => {
-                // The low 63 bits of the trace id against the ratio's share of them.
-                let bound = (ratio * (1u64 << 63) as f64) as u64;
-                ((trace_id as u64) & (u64::MAX >> 1)) < bound
-            }
+            Sampler::TraceIdRatio(ratio) => ratio_bound(*ratio).is_none_or(|bound| below(trace_id, bound)),
             Sampler::ParentBased(root) => match parent {
                 Some(sampled) => sampled,
                 None => root.sample(None, trace_id),
             },
+        }
+    }
+}
+
+/// The SDK's `TraceIdRatioBased` decision: the low 64 bits of the trace id, shifted right by
+/// one, against the ratio's share of 2^63; `None` for a ratio of 1 or more (always sampled).
+fn ratio_bound(ratio: f64) -> Option<u64> {
+    (ratio < 1.0).then(|| (ratio.max(0.0) * (1u64 << 63) as f64) as u64)
+}
+
+#[inline]
+fn below(trace_id: u128, bound: u64) -> bool {
+    ((trace_id as u64) >> 1) < bound
+}
+
+impl From<&Sampler> for opentelemetry_sdk::trace::Sampler {
+    /// The SDK's sampler that decides alike, for services that also use the SDK's own tracer.
+    fn from(sampler: &Sampler) -> Self {
+        use opentelemetry_sdk::trace::Sampler as Sdk;
+        match sampler {
+            Sampler::AlwaysOn => Sdk::AlwaysOn,
+            Sampler::AlwaysOff => Sdk::AlwaysOff,
+            Sampler::TraceIdRatio(ratio) => Sdk::TraceIdRatioBased(*ratio),
+            Sampler::ParentBased(root) => Sdk::ParentBased(Box::new(Sdk::from(&**root))),
         }
     }
 }
@@ -78,7 +98,7 @@ pub(crate) struct FlatSampler {
 enum Root {
     On,
     Off,
-    /// Trace ids whose low 63 bits are below this are sampled.
+    /// Trace ids whose low 64 bits shifted right by one are below this are sampled.
     Below(u64),
 }
 
@@ -88,7 +108,7 @@ impl FlatSampler {
             Sampler::AlwaysOn => FlatSampler { parent_based: false, root: Root::On },
             Sampler::AlwaysOff => FlatSampler { parent_based: false, root: Root::Off },
             Sampler::TraceIdRatio(ratio) => {
-                FlatSampler { parent_based: false, root: Root::Below((ratio * (1u64 << 63) as f64) as u64) }
+                FlatSampler { parent_based: false, root: ratio_bound(*ratio).map_or(Root::On, Root::Below) }
             }
             // A parent-based sampler asks its root only when there is no parent, so a nested
             // one decides as the innermost root does.
@@ -105,7 +125,7 @@ impl FlatSampler {
         match self.root {
             Root::On => true,
             Root::Off => false,
-            Root::Below(bound) => ((trace_id as u64) & (u64::MAX >> 1)) < bound,
+            Root::Below(bound) => below(trace_id, bound),
         }
     }
 }
@@ -143,6 +163,26 @@ mod tests {
         let mut rng = super::super::ids::Rng::seeded(7);
         let kept = (0..10_000).filter(|_| sampler.sample(None, rng.trace_id())).count();
         assert!((2_200..2_800).contains(&kept), "{kept}");
+    }
+
+    /// Same trace id, same ratio, same answer as the OpenTelemetry SDK's sampler.
+    #[test]
+    fn ratio_decisions_agree_with_the_sdk() {
+        use opentelemetry::trace::{SpanKind, TraceId};
+        use opentelemetry_sdk::trace::ShouldSample as _;
+        let mut rng = super::super::ids::Rng::seeded(3);
+        for ratio in [0.0, 0.1, 0.25, 0.5, 0.9, 1.0] {
+            let ours = Sampler::TraceIdRatio(ratio);
+            let flat = FlatSampler::new(&ours);
+            let sdk = opentelemetry_sdk::trace::Sampler::from(&ours);
+            for _ in 0..2_000 {
+                let trace_id = rng.trace_id();
+                let result = sdk.should_sample(None, TraceId::from(trace_id), "span", &SpanKind::Internal, &[], &[]);
+                let sdk_sampled = result.decision == opentelemetry_sdk::trace::SamplingDecision::RecordAndSample;
+                assert_eq!(ours.sample(None, trace_id), sdk_sampled, "ratio {ratio}, trace id {trace_id:032x}");
+                assert_eq!(flat.sample(None, trace_id), sdk_sampled, "ratio {ratio}, trace id {trace_id:032x}");
+            }
+        }
     }
 
     #[test]

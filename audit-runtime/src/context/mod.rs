@@ -7,6 +7,9 @@
 //! [`init_from_env`](crate::logging::init_from_env)) in the current subscriber: they keep span
 //! fields where these functions find them.
 
+#[cfg(feature = "otlp")]
+pub(crate) mod spans;
+
 use tracing_subscriber::Registry;
 use tracing_subscriber::registry::LookupSpan;
 

@@ -1,13 +1,28 @@
-//! The current OTLP span of each thread: a stack of the spans entered on it, both the `tracing`
-//! spans the exporter layer sees (pushed on enter, popped on exit) and the spans `#[trace_span]`
-//! records itself (see `fast`). It alone says what the parent of a new span is and which ids a
-//! log line carries, whichever kind of span is innermost.
+//! The current exported span of each thread: a stack of the spans entered on it, both the
+//! `tracing` spans the exporter layer sees (pushed on enter, popped on exit) and the spans
+//! `#[trace_span]` records itself. It alone says what the parent of a new span is and which ids
+//! a log line carries, whichever kind of span is innermost.
+//!
+//! Neutral: the exporter (`telemetry`) writes it, the log layers and `trace` read it, and it
+//! imports none of them. What the exporter records of a span travels here as an opaque box.
 
+use std::any::Any;
 use std::cell::RefCell;
 
 use tracing_core::span::Id;
 
-use super::fast::OpenSpan;
+/// What the exporter records of a sampled span, opaque here (`telemetry::record::OpenSpan`).
+pub(crate) type Record = Box<dyn Any + Send + Sync>;
+
+/// The trace context of a span as the exporter assigned it, and (when sampled) what the
+/// exporter records of it: one extension of the `tracing` span, so a span costs one insertion.
+#[derive(Debug)]
+pub(crate) struct SpanIds {
+    pub(crate) trace_id: u128,
+    pub(crate) span_id: u64,
+    pub(crate) sampled: bool,
+    pub(crate) record: Option<Record>,
+}
 
 /// One entered span.
 #[derive(Debug)]
@@ -23,7 +38,7 @@ pub(crate) struct Entry {
     pub(crate) fast: bool,
     /// What a sampled fast span has recorded so far; boxed (from a per-thread pool) so that
     /// the entry, moved a few times per span, stays small.
-    pub(crate) open: Option<Box<OpenSpan>>,
+    pub(crate) open: Option<Record>,
 }
 
 /// The ids of the current span.
