@@ -12,7 +12,6 @@ pub(crate) fn record(by: &'static str) {
 
 /// What installed the global subscriber: one of our set-up calls, or, when one is installed but
 /// none of ours did it, a subscriber set up outside audit-runtime.
-#[cfg_attr(not(feature = "otlp"), allow(dead_code))]
 pub(crate) fn installed() -> Option<&'static str> {
     if let Some(by) = INSTALLED_BY.get() {
         return Some(by);

@@ -192,6 +192,9 @@ fn async_spans_keep_their_parents_across_threads_and_awaits() {
     let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(otlp));
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(4).enable_time().build().unwrap();
     let threads = Arc::new(Mutex::new(std::collections::HashSet::new()));
+    // The first two tasks meet at a blocking barrier, which only two worker threads can pass:
+    // the spans surely run on several threads, however busy the machine is.
+    let meet = Arc::new(std::sync::Barrier::new(2));
     runtime.block_on({
         let dispatch = dispatch.clone();
         let threads = threads.clone();
@@ -200,7 +203,11 @@ fn async_spans_keep_their_parents_across_threads_and_awaits() {
                 .map(|n| {
                     let dispatch = dispatch.clone();
                     let threads = threads.clone();
+                    let meet = meet.clone();
                     tokio::spawn(async move {
+                        if n < 2 {
+                            meet.wait();
+                        }
                         let _default = tracing::dispatcher::set_default(&dispatch);
                         threads.lock().unwrap().insert(std::thread::current().id());
                         let out = tracing::instrument::WithSubscriber::with_subscriber(job(n), dispatch.clone()).await;

@@ -33,7 +33,10 @@ fn init_from_env_exports_spans_and_writes_their_ids_into_log_lines() {
     let second = audit_runtime::telemetry::init_from_env().unwrap_err().to_string();
     assert!(second.contains("telemetry::init_from_env is already installed"), "a second call says which: {second}");
     let logging = audit_runtime::logging::init_from_env().unwrap_err().to_string();
-    assert!(logging.contains("already set"), "logging's own set-up fails too: {logging}");
+    assert!(
+        logging.contains("telemetry::init_from_env already installed one"),
+        "logging's own set-up fails too, and says which is installed: {logging}"
+    );
 
     nightly("reindex");
     assert!(guard.flush(Duration::from_secs(5)));

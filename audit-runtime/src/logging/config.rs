@@ -52,8 +52,12 @@ pub enum ConfigError {
         source: std::io::Error,
     },
     /// A global `tracing` subscriber was installed already.
-    #[error("cannot install the logging subscriber: another global subscriber is already set")]
-    AlreadyInstalled,
+    #[error("cannot install the logging subscriber: {installed} already installed one")]
+    AlreadyInstalled {
+        /// Which set-up call did (`telemetry::init_from_env`, `logging::init_from_env`), or a
+        /// subscriber set up outside audit-runtime.
+        installed: &'static str,
+    },
 }
 
 debug_is_display!(ConfigError);

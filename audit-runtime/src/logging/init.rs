@@ -141,7 +141,9 @@ impl LogConfig {
     /// Builds the subscriber and installs it as the global default.
     pub fn init(&self) -> Result<LogGuard, ConfigError> {
         let (dispatch, guard) = self.build()?;
-        tracing::dispatcher::set_global_default(dispatch).map_err(|_| ConfigError::AlreadyInstalled)?;
+        tracing::dispatcher::set_global_default(dispatch).map_err(|_| ConfigError::AlreadyInstalled {
+            installed: crate::setup::installed().unwrap_or("another set-up call"),
+        })?;
         crate::setup::record("logging::init_from_env");
         super::log_bridge::install();
         Ok(guard)

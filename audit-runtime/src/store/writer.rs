@@ -100,9 +100,13 @@ pub(crate) struct Writer {
 }
 
 impl Writer {
-    pub(crate) fn new(mut settings: Settings) -> Self {
+    pub(crate) fn new(settings: Settings) -> Self {
         #[cfg(feature = "witness")]
-        let witness = settings.witness.take().map(super::witness::WitnessHook::start);
+        let (settings, witness) = {
+            let mut settings = settings;
+            let witness = settings.witness.take().map(super::witness::WitnessHook::start);
+            (settings, witness)
+        };
         let mut quarantine = settings.spool.path().as_os_str().to_owned();
         quarantine.push(".quarantine");
         Writer {
