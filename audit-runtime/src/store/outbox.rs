@@ -40,41 +40,33 @@ mod sealed {
 
 const INSERT: &str = "INSERT INTO audit_outbox (created_us, record) VALUES ($1, $2)";
 
-#[cfg(feature = "sqlite")]
-impl sealed::Sealed for sqlx::Transaction<'_, sqlx::Sqlite> {}
+/// The outbox insert on one driver's transaction: the same statement on both.
+macro_rules! audit_transaction {
+    ($feature:literal, $database:ty, $backend:expr) => {
+        #[cfg(feature = $feature)]
+        impl sealed::Sealed for sqlx::Transaction<'_, $database> {}
 
-#[cfg(feature = "sqlite")]
-impl AuditTransaction for sqlx::Transaction<'_, sqlx::Sqlite> {
-    fn backend(&self) -> Backend {
-        Backend::Sqlite
-    }
+        #[cfg(feature = $feature)]
+        impl AuditTransaction for sqlx::Transaction<'_, $database> {
+            fn backend(&self) -> Backend {
+                $backend
+            }
 
-    fn insert_outbox<'a>(
-        &'a mut self,
-        created_us: i64,
-        record: String,
-    ) -> Pin<Box<dyn Future<Output = Result<(), sqlx::Error>> + Send + 'a>> {
-        Box::pin(async move { sqlx::query(INSERT).bind(created_us).bind(record).execute(&mut **self).await.map(drop) })
-    }
+            fn insert_outbox<'a>(
+                &'a mut self,
+                created_us: i64,
+                record: String,
+            ) -> Pin<Box<dyn Future<Output = Result<(), sqlx::Error>> + Send + 'a>> {
+                Box::pin(async move {
+                    sqlx::query(INSERT).bind(created_us).bind(record).execute(&mut **self).await.map(drop)
+                })
+            }
+        }
+    };
 }
 
-#[cfg(feature = "postgres")]
-impl sealed::Sealed for sqlx::Transaction<'_, sqlx::Postgres> {}
-
-#[cfg(feature = "postgres")]
-impl AuditTransaction for sqlx::Transaction<'_, sqlx::Postgres> {
-    fn backend(&self) -> Backend {
-        Backend::Postgres
-    }
-
-    fn insert_outbox<'a>(
-        &'a mut self,
-        created_us: i64,
-        record: String,
-    ) -> Pin<Box<dyn Future<Output = Result<(), sqlx::Error>> + Send + 'a>> {
-        Box::pin(async move { sqlx::query(INSERT).bind(created_us).bind(record).execute(&mut **self).await.map(drop) })
-    }
-}
+audit_transaction!("sqlite", sqlx::Sqlite, Backend::Sqlite);
+audit_transaction!("postgres", sqlx::Postgres, Backend::Postgres);
 
 impl Auditor {
     /// Records inside the application's transaction `tx` (on the store's database): the

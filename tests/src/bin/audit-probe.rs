@@ -52,36 +52,29 @@ async fn transactions(url: &str, start: i64, count: i64) {
     let store = AuditStore::connect(url).await.unwrap();
     let auditor = Auditor::new(store);
     let mut out = std::io::stdout().lock();
+    // The same loop on each driver's own pool, as an application has one.
+    macro_rules! run_on {
+        ($pool:ty, $create:literal) => {{
+            let pool = <$pool>::connect(url).await.unwrap();
+            sqlx::query($create).execute(&pool).await.unwrap();
+            writeln!(out, "ready").unwrap();
+            out.flush().unwrap();
+            for n in start..start + count {
+                let mut tx = pool.begin().await.unwrap();
+                sqlx::query("INSERT INTO business (id) VALUES ($1)").bind(n).execute(&mut *tx).await.unwrap();
+                auditor
+                    .in_transaction(&mut tx)
+                    .log_action(&Actor::user(7), Action::Create, &Probe { id: n }, format!("tx {n}"))
+                    .await
+                    .unwrap();
+                finish(tx, n, &mut out).await;
+            }
+        }};
+    }
     if url.starts_with("sqlite") {
-        let pool = sqlx::SqlitePool::connect(url).await.unwrap();
-        sqlx::query("CREATE TABLE IF NOT EXISTS business (id INTEGER PRIMARY KEY)").execute(&pool).await.unwrap();
-        writeln!(out, "ready").unwrap();
-        out.flush().unwrap();
-        for n in start..start + count {
-            let mut tx = pool.begin().await.unwrap();
-            sqlx::query("INSERT INTO business (id) VALUES ($1)").bind(n).execute(&mut *tx).await.unwrap();
-            auditor
-                .in_transaction(&mut tx)
-                .log_action(&Actor::user(7), Action::Create, &Probe { id: n }, format!("tx {n}"))
-                .await
-                .unwrap();
-            finish(tx, n, &mut out).await;
-        }
+        run_on!(sqlx::SqlitePool, "CREATE TABLE IF NOT EXISTS business (id INTEGER PRIMARY KEY)");
     } else {
-        let pool = sqlx::PgPool::connect(url).await.unwrap();
-        sqlx::query("CREATE TABLE IF NOT EXISTS business (id BIGINT PRIMARY KEY)").execute(&pool).await.unwrap();
-        writeln!(out, "ready").unwrap();
-        out.flush().unwrap();
-        for n in start..start + count {
-            let mut tx = pool.begin().await.unwrap();
-            sqlx::query("INSERT INTO business (id) VALUES ($1)").bind(n).execute(&mut *tx).await.unwrap();
-            auditor
-                .in_transaction(&mut tx)
-                .log_action(&Actor::user(7), Action::Create, &Probe { id: n }, format!("tx {n}"))
-                .await
-                .unwrap();
-            finish(tx, n, &mut out).await;
-        }
+        run_on!(sqlx::PgPool, "CREATE TABLE IF NOT EXISTS business (id BIGINT PRIMARY KEY)");
     }
     std::mem::forget(auditor);
 }
