@@ -81,7 +81,7 @@ pub enum StoreError {
         reason: String,
     },
     /// The database was made by an older version of the toolkit: a read-only open
-    /// ([`AuditStore::open_existing`]) does not migrate it.
+    /// ([`AuditStore::open_existing`](super::AuditStore::open_existing)) does not migrate it.
     #[error(
         "the audit schema in this database is version {found}, older than this build reads ({supported}): \
          open it once with AuditStore::connect (or start the application) to migrate it"
@@ -101,7 +101,7 @@ pub enum StoreError {
         /// What was missing.
         reason: String,
     },
-    /// [`AuditStore::revert`] was given a version of another object.
+    /// [`AuditStore::revert`](super::AuditStore::revert) was given a version of another object.
     #[error(
         "version {version_id} is a version of {version_object}, not of {current_object}: \
          revert takes a version of the object it is given"
@@ -114,7 +114,7 @@ pub enum StoreError {
         /// The object given (`type id`).
         current_object: String,
     },
-    /// [`AuditStore::verify_against`]: the store does not hold what the anchor saw.
+    /// [`AuditStore::verify_against`](super::AuditStore::verify_against): the store does not hold what the anchor saw.
     #[error("the store does not match the anchor {anchor}: {mismatch}")]
     AnchorMismatch {
         /// The anchor checked against.

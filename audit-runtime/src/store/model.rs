@@ -89,7 +89,7 @@ impl EntryQuery {
     }
 }
 
-/// The result of [`AuditStore::verify`].
+/// The result of [`AuditStore::verify`](super::AuditStore::verify).
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct VerifyReport {
     /// Entries checked.
@@ -109,7 +109,7 @@ impl VerifyReport {
     }
 }
 
-/// The result of [`AuditStore::purge_before`].
+/// The result of [`AuditStore::purge_before`](super::AuditStore::purge_before).
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct PurgeReport {
     /// Entries removed.
@@ -121,7 +121,7 @@ pub struct PurgeReport {
 /// A snapshot of an object, as a revision recorded it.
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct Version<T> {
-    /// What [`AuditStore::revert`] takes.
+    /// What [`AuditStore::revert`](super::AuditStore::revert) takes.
     pub id: i64,
     /// The revision it belongs to.
     pub revision_id: i64,
@@ -147,7 +147,7 @@ pub struct ViewCount {
     pub views: u64,
 }
 
-/// A day from a date or a time, for [`AuditStore::view_counts`].
+/// A day from a date or a time, for [`AuditStore::view_counts`](super::AuditStore::view_counts).
 pub trait IntoDay {
     /// The UTC day.
     fn into_day(self) -> Date;

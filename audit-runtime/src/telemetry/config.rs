@@ -18,47 +18,20 @@ use opentelemetry_sdk::trace::SpanExporter;
 use super::exporter::{self, BoxedExporter};
 use super::sampler::Sampler;
 
-/// The variables [`OtlpConfig::from_env`] reads or checks.
+/// The variables [`OtlpConfig::from_env`] reads or checks, under the short names this module
+/// has always used; they are [`crate::vars`]'s `OTEL_*` constants.
 pub mod vars {
-    /// Base URL of the collector; `/v1/traces` is appended for HTTP. Default
-    /// `http://localhost:4318` (HTTP) or `http://localhost:4317` (gRPC).
-    pub const ENDPOINT: &str = "OTEL_EXPORTER_OTLP_ENDPOINT";
-    /// Full URL of the traces endpoint, used as it is; wins over [`ENDPOINT`].
-    pub const TRACES_ENDPOINT: &str = "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT";
-    /// `http/protobuf` (default, feature `otlp-http`) or `grpc` (feature `otlp-grpc`).
-    pub const PROTOCOL: &str = "OTEL_EXPORTER_OTLP_PROTOCOL";
-    /// Same, for traces only; wins over [`PROTOCOL`].
-    pub const TRACES_PROTOCOL: &str = "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL";
-    /// Extra request headers (or gRPC metadata), `key=value,key=value`, values
-    /// percent-encoded (for example an API key).
-    pub const HEADERS: &str = "OTEL_EXPORTER_OTLP_HEADERS";
-    /// Same, for traces only; wins over [`HEADERS`].
-    pub const TRACES_HEADERS: &str = "OTEL_EXPORTER_OTLP_TRACES_HEADERS";
-    /// A PEM file of CA certificates trusted for an `https` endpoint, besides the system's.
-    pub const CERTIFICATE: &str = "OTEL_EXPORTER_OTLP_CERTIFICATE";
-    /// Same, for traces only; wins over [`CERTIFICATE`].
-    pub const TRACES_CERTIFICATE: &str = "OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE";
-    /// `gzip` or `none` (read by opentelemetry-otlp).
-    pub const COMPRESSION: &str = "OTEL_EXPORTER_OTLP_COMPRESSION";
-    /// Export timeout in milliseconds (default 10000).
-    pub const TIMEOUT: &str = "OTEL_EXPORTER_OTLP_TIMEOUT";
-    /// `service.name` of the resource (read by the SDK).
-    pub const SERVICE_NAME: &str = "OTEL_SERVICE_NAME";
-    /// More resource attributes, `key=value,key=value` (read by the SDK).
-    pub const RESOURCE_ATTRIBUTES: &str = "OTEL_RESOURCE_ATTRIBUTES";
-    /// `always_on`, `always_off`, `traceidratio`, `parentbased_always_on`,
-    /// `parentbased_always_off`, `parentbased_traceidratio` (default `parentbased_always_on`).
-    pub const SAMPLER: &str = "OTEL_TRACES_SAMPLER";
-    /// The ratio of the `*traceidratio` samplers, in `[0, 1]` (default 1).
-    pub const SAMPLER_ARG: &str = "OTEL_TRACES_SAMPLER_ARG";
-    /// Delay between two exports, in milliseconds (default 1000).
-    pub const SCHEDULE_DELAY: &str = "OTEL_BSP_SCHEDULE_DELAY";
-    /// Spans kept while waiting for export; past it spans are dropped (default 2048).
-    pub const MAX_QUEUE_SIZE: &str = "OTEL_BSP_MAX_QUEUE_SIZE";
-    /// Spans sent in one request at most (default 512).
-    pub const MAX_EXPORT_BATCH_SIZE: &str = "OTEL_BSP_MAX_EXPORT_BATCH_SIZE";
-    /// `true` turns export off: no exporter thread, nothing sent (logs are unchanged).
-    pub const SDK_DISABLED: &str = "OTEL_SDK_DISABLED";
+    pub use crate::vars::{
+        OTEL_BSP_MAX_EXPORT_BATCH_SIZE as MAX_EXPORT_BATCH_SIZE, OTEL_BSP_MAX_QUEUE_SIZE as MAX_QUEUE_SIZE,
+        OTEL_BSP_SCHEDULE_DELAY as SCHEDULE_DELAY, OTEL_EXPORTER_OTLP_CERTIFICATE as CERTIFICATE,
+        OTEL_EXPORTER_OTLP_COMPRESSION as COMPRESSION, OTEL_EXPORTER_OTLP_ENDPOINT as ENDPOINT,
+        OTEL_EXPORTER_OTLP_HEADERS as HEADERS, OTEL_EXPORTER_OTLP_PROTOCOL as PROTOCOL,
+        OTEL_EXPORTER_OTLP_TIMEOUT as TIMEOUT, OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE as TRACES_CERTIFICATE,
+        OTEL_EXPORTER_OTLP_TRACES_ENDPOINT as TRACES_ENDPOINT, OTEL_EXPORTER_OTLP_TRACES_HEADERS as TRACES_HEADERS,
+        OTEL_EXPORTER_OTLP_TRACES_PROTOCOL as TRACES_PROTOCOL, OTEL_RESOURCE_ATTRIBUTES as RESOURCE_ATTRIBUTES,
+        OTEL_SDK_DISABLED as SDK_DISABLED, OTEL_SERVICE_NAME as SERVICE_NAME, OTEL_TRACES_SAMPLER as SAMPLER,
+        OTEL_TRACES_SAMPLER_ARG as SAMPLER_ARG,
+    };
 }
 
 /// A configuration that could not be used; says which variable, its value, and what is accepted.
