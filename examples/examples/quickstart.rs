@@ -166,6 +166,11 @@ async fn summary(store: &AuditStore) -> Result<(), Box<dyn Error>> {
         if report.is_intact() { "intact" } else { "TAMPERED" },
         report.checked
     );
+    if let Some(head) = report.head() {
+        // Kept somewhere the database's users cannot write, it later proves the trail was not
+        // cut or recomputed: `audit verify sqlite://quickstart-audit.db --anchor <it>`.
+        eprintln!("   head anchor: {head}");
+    }
     eprintln!("\nThe patient's SSN is in no log line above, and in no entry or snapshot in ./{DATABASE}.");
     eprintln!("Try LOG_FORMAT=console, LOG_LEVEL=warning, or: cargo run --example quickstart -- --event-catalog rst");
     Ok(())
