@@ -105,6 +105,23 @@ fn every_line_of_a_service_using_every_feature_is_in_its_catalog() {
         assert_eq!(fetch(addr, "/panic").await, 500);
         assert_eq!(fetch(addr, "/misconfigured").await, 200);
 
+        // The audit store's own lines: migrations, a purge.
+        let dir = tempfile::tempdir().unwrap();
+        let store =
+            audit_runtime::store::AuditStore::connect(&format!("sqlite://{}", dir.path().join("a.db").display()))
+                .await
+                .unwrap();
+        let auditor =
+            audit_runtime::store::Auditor::builder(store.clone()).journal(dir.path().join("journal")).build().unwrap();
+        auditor.log_action(
+            &audit_runtime::Actor::system("import"),
+            audit_runtime::Action::Create,
+            &admitted(),
+            "imported",
+        );
+        auditor.shutdown().await.unwrap();
+        store.purge_before(time::OffsetDateTime::now_utc() + time::Duration::hours(1)).await.unwrap();
+
         let _ = context::task_scope("nightly-import", 1).run(async { Ok::<_, std::io::Error>(()) }).await;
         let _ = context::task_scope("nightly-import", 2)
             .run(async { Err::<(), _>(std::io::Error::other("disk full")) })
@@ -146,6 +163,8 @@ fn every_line_of_a_service_using_every_feature_is_in_its_catalog() {
         "task_started",
         "task_succeeded",
         "task_failed",
+        "audit.schema_migrated",
+        "audit.purged",
     ] {
         assert!(names.iter().any(|name| name == expected), "no `{expected}` line among {names:?}");
     }
