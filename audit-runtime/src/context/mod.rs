@@ -74,7 +74,7 @@ fn with_current_json<R>(key: &str, read: impl FnOnce(&str) -> R) -> Option<R> {
     })
 }
 
-/// The key of a background task's attempt count (the name the seeds use).
+/// The key of a background task's attempt count in log lines.
 pub const TASK_ATTEMPT_COUNT: &str = "task_attempt_count";
 
 /// A scope for one attempt of a background task: binds `task_id` and `task_attempt_count` the
