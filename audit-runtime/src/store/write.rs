@@ -167,18 +167,15 @@ pub(crate) async fn append_revision(
     Ok((revision_id, entry))
 }
 
-/// Adds views to the per-day counters.
-pub(crate) async fn add_views(
-    conn: &mut AnyConnection,
-    views: &std::collections::BTreeMap<(String, String, String), i64>,
-) -> Result<(), StoreError> {
+/// Adds `views` (keys already as stored: see `append_bodies`) to the per-day counters.
+pub(crate) async fn add_views(conn: &mut AnyConnection, views: &attest::ViewCounts) -> Result<(), StoreError> {
     for ((object_type, object_id, day), count) in views {
         sqlx::query(
             "INSERT INTO audit_views (object_type, object_id, day, count) VALUES ($1, $2, $3, $4) \
              ON CONFLICT (object_type, object_id, day) DO UPDATE SET count = audit_views.count + excluded.count",
         )
-        .bind(storable(object_type))
-        .bind(storable(object_id))
+        .bind(object_type.as_str())
+        .bind(object_id.as_str())
         .bind(day.as_str())
         .bind(*count)
         .execute(&mut *conn)

@@ -223,15 +223,9 @@ impl Writer {
         if self.backlog() && (asked || Instant::now() >= self.retry_at) {
             self.retry_backlog();
         }
-        let last_number = records.last().map(|r| (r.origin.clone(), r.number));
+        let last = records.last().map(|r| (r.origin.clone(), r.number));
         let outcome = self.store(records);
-        if let (Some(journal), Some((origin, number)), true) =
-            (&self.settings.journal, last_number, self.held.is_empty())
-        {
-            if origin == journal.origin() {
-                journal.done_through(number);
-            }
-        }
+        self.journal_done(last);
         self.settle();
         if asked || Instant::now() >= self.outbox_at {
             self.seal_outbox();
@@ -310,8 +304,7 @@ impl Writer {
                 self.settings.counters.set_last_error(reason.clone());
                 self.held = records;
                 // Try again later, not at every wake-up.
-                self.retry_at = Instant::now() + self.retry_delay;
-                self.retry_delay = (self.retry_delay * 2).min(MAX_RETRY_DELAY);
+                self.back_off();
                 self.settings.counters.held.store(self.held.len() as u64, Ordering::Relaxed);
                 Err(format!("records are not durable: the database and the spool refused them: {reason}"))
             }
@@ -329,11 +322,23 @@ impl Writer {
         let last = held.last().map(|r| (r.origin.clone(), r.number));
         let _ = self.store(held);
         self.settle();
+        self.journal_done(last);
+    }
+
+    /// Tells the journal how far its records are durable elsewhere: through `last` (the last
+    /// record just stored), unless records are still held in memory.
+    fn journal_done(&self, last: Option<(String, u64)>) {
         if let (Some(journal), Some((origin, number)), true) = (&self.settings.journal, last, self.held.is_empty()) {
             if origin == journal.origin() {
                 journal.done_through(number);
             }
         }
+    }
+
+    /// Waits longer before the next attempt: 100 ms, doubling to 5 s.
+    fn back_off(&mut self) {
+        self.retry_at = Instant::now() + self.retry_delay;
+        self.retry_delay = (self.retry_delay * 2).min(MAX_RETRY_DELAY);
     }
 
     fn note_failure(&mut self, error: &StoreError, records: usize) {
@@ -346,8 +351,7 @@ impl Writer {
         self.failing = true;
         // The pool may hold broken or stalled connections: start afresh next time.
         self.pool = None;
-        self.retry_at = Instant::now() + self.retry_delay;
-        self.retry_delay = (self.retry_delay * 2).min(MAX_RETRY_DELAY);
+        self.back_off();
     }
 
     /// Writes spooled records to the database in order, batch by batch.
@@ -657,7 +661,7 @@ pub(crate) async fn append_bodies<'b>(
 ) -> Result<Option<(i64, String)>, StoreError> {
     let mut rows = Vec::new();
     let mut revisions = Vec::new();
-    let mut views: BTreeMap<(String, String, String), i64> = BTreeMap::new();
+    let mut views = super::attest::ViewCounts::new();
     for body in bodies {
         match body {
             RecordBody::Entry(entry) => rows.push(EntryRow::from_entry(entry)?),
