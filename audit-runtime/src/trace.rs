@@ -36,6 +36,8 @@ use tracing::instrument::Instrumented;
 
 mod fn_span;
 #[cfg(feature = "otlp")]
+pub(crate) mod recorder;
+#[cfg(feature = "otlp")]
 pub(crate) use fn_span::{FnCallsite, Parent, Role, role_of};
 
 /// The name of the W3C trace-context header.

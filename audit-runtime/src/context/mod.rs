@@ -7,13 +7,14 @@
 //! [`init_from_env`](crate::logging::init_from_env)) in the current subscriber: they keep span
 //! fields where these functions find them.
 
+pub(crate) mod fields;
 #[cfg(feature = "otlp")]
 pub(crate) mod spans;
 
 use tracing_subscriber::Registry;
 use tracing_subscriber::registry::LookupSpan;
 
-use crate::logging::layer::SpanFields;
+use fields::SpanFields;
 
 /// The key of the request id.
 pub const REQUEST_ID: &str = "request_id";

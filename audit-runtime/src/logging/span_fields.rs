@@ -1,35 +1,16 @@
-//! The span-field cache: each span's fields, encoded as JSON once when recorded, kept in the
-//! span's extensions and flattened into every line written inside the span. Read by the line
-//! layers, by `context` (the bound request and user ids) and by the span exporter.
+//! The span-field cache's writer: each span's fields, encoded as JSON once when recorded, kept
+//! in the span's extensions (as `context::fields::SpanFields`) and flattened into every line
+//! written inside the span.
 
 use std::error::Error;
 use std::fmt;
 
 use tracing_core::field::{Field, Visit};
 
+pub(crate) use crate::context::fields::SpanFields;
+
 use super::format;
 use super::values::{push_debug_value, push_error_chain};
-
-/// The fields recorded on a span, each value already encoded as JSON; kept in the span's
-/// extensions (by whichever of our layers sees the span first).
-#[derive(Debug, Default)]
-pub(crate) struct SpanFields {
-    pub(crate) entries: Vec<(&'static str, String)>,
-}
-
-impl SpanFields {
-    /// The JSON text of `key`'s value, if this span recorded it.
-    pub(crate) fn get(&self, key: &str) -> Option<&str> {
-        self.entries.iter().find(|(k, _)| *k == key).map(|(_, v)| v.as_str())
-    }
-
-    pub(crate) fn set(&mut self, key: &'static str, value: String) {
-        match self.entries.iter_mut().find(|(k, _)| *k == key) {
-            Some(entry) => entry.1 = value,
-            None => self.entries.push((key, value)),
-        }
-    }
-}
 
 /// Records span fields as JSON values.
 pub(crate) struct SpanFieldVisitor<'a> {

@@ -1,9 +1,9 @@
-//! The fast path of `#[trace_span]`: when the exporter is the only one that wants a function's
-//! span, the span is recorded here, without a `tracing` span (the registry's bookkeeping is most
-//! of what a span costs). It takes its ids from the per-thread rng and its parent from the
-//! per-thread context (`context`), records its fields and the events logged inside it, and at
-//! its end goes into a per-thread buffer that the exporter thread collects in chunks and converts
-//! into the SDK's `SpanData`.
+//! The fast path of `#[trace_span]` (the [`Recorder`] behind `trace::recorder`): when the
+//! exporter is the only one that wants a function's span, the span is recorded here, without a
+//! `tracing` span (the registry's bookkeeping is most of what a span costs). It takes its ids
+//! from the per-thread rng and its parent from the per-thread context (`context`), records its
+//! fields and the events logged inside it, and at its end goes into a per-thread buffer that the
+//! exporter thread collects in chunks and converts into the SDK's `SpanData`.
 //!
 //! Whether the exporter wants the span is asked through a probe callsite beside the function's
 //! own (see `trace::fn_span`): [`ExportFilter`], the exporter layer's per-layer filter, refuses
@@ -13,7 +13,6 @@
 
 use std::cell::{Cell, RefCell};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use tracing_core::field::ValueSet;
 use tracing_core::span::Id;
@@ -29,11 +28,8 @@ use super::export::{LocalSpans, ON_EXPORTER_THREAD, Shared};
 use super::ids;
 use super::record::OpenSpan;
 use crate::context::spans::{self as context, Current, Entry, SpanIds};
+use crate::trace::recorder::{FastSpan, Keep, Recorder};
 use crate::trace::{FnCallsite, Parent, Role, role_of};
-
-/// Exporters built and not yet stopped: without one, `#[trace_span]` skips the fast path with
-/// one load.
-pub(crate) static LIVE_EXPORTERS: AtomicUsize = AtomicUsize::new(0);
 
 /// Spans a thread records before handing them to the exporter thread at once.
 pub(crate) const CHUNK_SPANS: usize = 64;
@@ -141,31 +137,56 @@ fn ask(dispatch: &Dispatch, probe: &'static FnCallsite, exporter_id: u64) -> boo
     !interest.is_never() && answered == exporter_id
 }
 
-/// A fast span not entered on this thread right now.
-pub(crate) struct FastSpan {
-    entry: Entry,
-    /// Kept by a span that may end on another thread (a future).
-    shared: Option<Arc<Shared>>,
-}
+/// The recorder `trace` calls through for fast spans (installed when an exporter starts).
+pub(crate) struct FastRecorder;
 
-impl std::fmt::Debug for FastSpan {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("FastSpan").field("entry", &self.entry).finish_non_exhaustive()
-    }
-}
+/// The one recorder.
+pub(crate) static RECORDER: FastRecorder = FastRecorder;
 
-/// Starts the fast span of `probe`'s function into `slot` when the current subscriber's
-/// exporter wants it. Written in place rather than returned: a span returned through the
-/// dispatcher's closure was copied several times, each copy stalling on store forwarding.
-#[inline]
-pub(crate) fn begin(probe: &'static FnCallsite, parent: &Parent, slot: &mut Option<FastSpan>) {
-    if LIVE_EXPORTERS.load(Ordering::Relaxed) == 0 || probe.interest().is_never() {
-        return;
+impl Recorder for FastRecorder {
+    #[inline]
+    fn begin(&self, probe: &'static FnCallsite, parent: &Parent, slot: &mut Option<FastSpan>) {
+        if ON_EXPORTER_THREAD.with(Cell::get) {
+            return;
+        }
+        tracing::dispatcher::get_default(|dispatch| begin_with(dispatch, probe, parent, slot));
     }
-    if ON_EXPORTER_THREAD.with(Cell::get) {
-        return;
+
+    fn record(&self, span: &mut FastSpan, values: &ValueSet<'_>) {
+        if let Some(open) = span.entry.open.as_mut().and_then(OpenSpan::of) {
+            values.record(&mut BodyEncoder::span(open));
+        }
     }
-    tracing::dispatcher::get_default(|dispatch| begin_with(dispatch, probe, parent, slot));
+
+    fn attach(&self, span: &mut FastSpan, id: Id) {
+        let entry = &mut span.entry;
+        let (trace_id, span_id, sampled) = (entry.trace_id, entry.span_id, entry.sampled);
+        tracing::dispatcher::get_default(|dispatch| {
+            if let Some(span) = dispatch.downcast_ref::<Registry>().and_then(|registry| registry.span(&id)) {
+                span.extensions_mut().replace(SpanIds { trace_id, span_id, sampled, record: None });
+            }
+        });
+        entry.tracing_id = Some(id);
+    }
+
+    fn link(&self, span: &mut FastSpan, cause: &Id) {
+        let Some(open) = span.entry.open.as_mut().and_then(OpenSpan::of) else { return };
+        let cause = context::find_by_tracing_id(cause)
+            .or_else(|| tracing::dispatcher::get_default(|dispatch| registry_ids(dispatch, cause)));
+        if let Some(cause) = cause {
+            body::encode_link(&mut open.body, cause.trace_id, cause.span_id);
+        }
+    }
+
+    fn keep(&self) -> Option<Keep> {
+        SINK.with(|sink| sink.borrow().as_ref().map(|sink| sink.shared.clone() as Keep))
+    }
+
+    fn finish(&self, entry: Entry, keep: Option<&Keep>) {
+        // Only a span ending on another thread than it started carries what it kept.
+        let shared = keep.and_then(|keep| keep.clone().downcast::<Shared>().ok());
+        finish(entry, shared.as_ref());
+    }
 }
 
 #[inline]
@@ -205,7 +226,7 @@ fn begin_with(dispatch: &Dispatch, probe: &'static FnCallsite, parent: &Parent, 
         open.into_record()
     });
     let entry = Entry { trace_id, span_id, sampled, log_ids: shared.hot.log_ids, tracing_id: None, fast: true, open };
-    *slot = Some(FastSpan { entry, shared: None });
+    *slot = Some(FastSpan { entry, keep: None });
 }
 
 /// The ids the exporter gave the `tracing` span `id` (an exported span, or one made beside a
@@ -216,94 +237,6 @@ fn registry_ids(dispatch: &Dispatch, id: &Id) -> Option<Current> {
     let extensions = span.extensions();
     let ids = extensions.get::<SpanIds>()?;
     Some(Current { trace_id: ids.trace_id, span_id: ids.span_id, sampled: ids.sampled })
-}
-
-impl FastSpan {
-    /// Records the function's fields as typed attributes.
-    pub(crate) fn record(&mut self, values: &ValueSet<'_>) {
-        if let Some(open) = self.entry.open.as_mut().and_then(OpenSpan::of) {
-            values.record(&mut BodyEncoder::span(open));
-        }
-    }
-
-    /// `id` is the `tracing` span made beside this one for other layers: spans and links that
-    /// name it as their parent or cause find this span's ids.
-    pub(crate) fn attach(&mut self, id: Id) {
-        let (trace_id, span_id, sampled) = (self.entry.trace_id, self.entry.span_id, self.entry.sampled);
-        tracing::dispatcher::get_default(|dispatch| {
-            if let Some(span) = dispatch.downcast_ref::<Registry>().and_then(|registry| registry.span(&id)) {
-                span.extensions_mut().replace(SpanIds { trace_id, span_id, sampled, record: None });
-            }
-        });
-        self.entry.tracing_id = Some(id);
-    }
-
-    /// `follows_from`: a link to the span `cause`, when its ids are known.
-    pub(crate) fn link(&mut self, cause: &Id) {
-        let Some(open) = self.entry.open.as_mut().and_then(OpenSpan::of) else { return };
-        let cause = context::find_by_tracing_id(cause)
-            .or_else(|| tracing::dispatcher::get_default(|dispatch| registry_ids(dispatch, cause)));
-        if let Some(cause) = cause {
-            body::encode_link(&mut open.body, cause.trace_id, cause.span_id);
-        }
-    }
-
-    /// Enters it on this thread until [`end_entered`] with the returned span id.
-    #[inline]
-    pub(crate) fn enter(self) -> u64 {
-        let span_id = self.entry.span_id;
-        context::push(self.entry);
-        span_id
-    }
-
-    /// Keeps the exporter with the span, which may end on another thread.
-    pub(crate) fn detach(mut self) -> FastSpan {
-        if self.shared.is_none() && self.entry.open.is_some() {
-            self.shared = SINK.with(|sink| sink.borrow().as_ref().map(|sink| sink.shared.clone()));
-        }
-        self
-    }
-
-    /// Ends it (not entered).
-    pub(crate) fn end(self) {
-        finish(self.entry, self.shared.as_ref());
-    }
-}
-
-/// Ends the entered fast span `span_id`.
-#[inline]
-pub(crate) fn end_entered(span_id: u64) {
-    if let Some(entry) = context::take_fast(span_id) {
-        finish(entry, None);
-    }
-}
-
-/// A fast span entered while it is alive (a poll, the body of a function returning a future):
-/// put back in its slot when dropped, also when the code inside panics.
-pub(crate) struct Pushed<'a> {
-    slot: &'a mut Option<FastSpan>,
-    entered: Option<(u64, Option<Arc<Shared>>)>,
-}
-
-impl<'a> Pushed<'a> {
-    pub(crate) fn new(slot: &'a mut Option<FastSpan>) -> Self {
-        let entered = slot.take().map(|fast| {
-            let span_id = fast.entry.span_id;
-            context::push(fast.entry);
-            (span_id, fast.shared)
-        });
-        Pushed { slot, entered }
-    }
-}
-
-impl Drop for Pushed<'_> {
-    fn drop(&mut self) {
-        if let Some((span_id, shared)) = self.entered.take() {
-            if let Some(entry) = context::take_fast(span_id) {
-                *self.slot = Some(FastSpan { entry, shared });
-            }
-        }
-    }
 }
 
 /// An event logged while a fast span is the innermost on this thread becomes one of its span

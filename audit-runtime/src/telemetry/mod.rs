@@ -72,6 +72,7 @@ use tracing_subscriber::{Layer as _, Registry};
 
 use crate::logging::{LogConfig, LogGuard};
 use crate::report::ReportGuard;
+use crate::trace::recorder::LIVE_EXPORTERS;
 use export::Shared;
 
 /// The exporter layer [`OtlpConfig::build`] gives: the [`OtlpLayer`] behind its per-layer
@@ -87,7 +88,7 @@ pub struct TelemetryGuard {
     timeout: Duration,
     logs: Option<LogGuard>,
     reports: Option<ReportGuard>,
-    /// Counted in `fast::LIVE_EXPORTERS` (an exporter thread was started).
+    /// Counted in `trace::recorder::LIVE_EXPORTERS` (an exporter thread was started).
     live: bool,
 }
 
@@ -122,7 +123,7 @@ impl Drop for TelemetryGuard {
     fn drop(&mut self) {
         self.shared.shutdown(self.timeout + Duration::from_millis(500));
         if self.live {
-            fast::LIVE_EXPORTERS.fetch_sub(1, Ordering::Relaxed);
+            LIVE_EXPORTERS.fetch_sub(1, Ordering::Relaxed);
         }
         // Reports, then the log sinks last, so that the exporter's last warning is written.
         self.reports.take();
@@ -173,7 +174,8 @@ impl OtlpConfig {
             let mut exporter = self.exporter.take().map_or_else(|| self.otlp_exporter(), Ok)?;
             exporter.set_resource(&self.resource());
             let shared = export::start(self, exporter).map_err(TelemetryError::Thread)?;
-            fast::LIVE_EXPORTERS.fetch_add(1, Ordering::Relaxed);
+            crate::trace::recorder::install(&fast::RECORDER);
+            LIVE_EXPORTERS.fetch_add(1, Ordering::Relaxed);
             shared
         };
         let layer = OtlpLayer { shared: shared.clone(), sampler: self.sampler.clone(), log_ids: self.log_ids };

@@ -1,6 +1,6 @@
 //! What `#[trace_span]` expands to: its own callsites, and [`FnSpan`], which makes the `tracing`
 //! span only when a subscriber's layer wants it and, with the `otlp` feature, records the span
-//! for the exporter itself (see `telemetry::fast`) without going through the registry.
+//! for the exporter itself (see `trace::recorder`) without going through the registry.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -16,7 +16,7 @@ use tracing::subscriber::Interest;
 use tracing::{Instrument as _, Metadata, Span};
 
 #[cfg(feature = "otlp")]
-use crate::telemetry::fast::FastSpan;
+use super::recorder::{self, FastSpan};
 
 /// What a `#[trace_span]` callsite is for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -214,7 +214,7 @@ impl FnSpan {
         #[cfg(feature = "otlp")]
         let mut fast = None;
         #[cfg(feature = "otlp")]
-        crate::telemetry::fast::begin(probe, &parent, &mut fast);
+        recorder::begin(probe, &parent, &mut fast);
         #[cfg(feature = "otlp")]
         if !wanted && fast.is_none() {
             return FnSpan::none();
@@ -274,7 +274,7 @@ impl FnSpan {
     pub fn in_scope<R>(&mut self, f: impl FnOnce() -> R) -> R {
         let _entered = self.span.enter();
         #[cfg(feature = "otlp")]
-        let _pushed = crate::telemetry::fast::Pushed::new(&mut self.fast);
+        let _pushed = recorder::Pushed::new(&mut self.fast);
         f()
     }
 
@@ -304,7 +304,7 @@ impl Drop for EnteredFnSpan {
     fn drop(&mut self) {
         #[cfg(feature = "otlp")]
         if let Some(span_id) = self.fast.take() {
-            crate::telemetry::fast::end_entered(span_id);
+            recorder::end_entered(span_id);
         }
     }
 }
@@ -326,7 +326,7 @@ impl<F: Future> Future for FnFuture<F> {
         let this = unsafe { self.get_unchecked_mut() };
         let inner = unsafe { Pin::new_unchecked(&mut this.inner) };
         #[cfg(feature = "otlp")]
-        let pushed = crate::telemetry::fast::Pushed::new(&mut this.fast);
+        let pushed = recorder::Pushed::new(&mut this.fast);
         let poll = inner.poll(cx);
         #[cfg(feature = "otlp")]
         {
