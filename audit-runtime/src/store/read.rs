@@ -283,6 +283,30 @@ impl AuditStore {
     }
 }
 
+impl AuditStore {
+    /// Views per day (`YYYY-MM-DD`, oldest first) of one object, or of every object of the
+    /// type when `object_id` is `None`, since `since`; days without views are left out.
+    pub(crate) async fn views_per_day(
+        &self,
+        object_type: &str,
+        object_id: Option<&str>,
+        since: time::Date,
+    ) -> Result<Vec<(String, u64)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT day, CAST(SUM(count) AS BIGINT) AS views FROM audit_views \
+             WHERE object_type = $1 AND day >= $2 AND ($3 = '' OR object_id = $4) GROUP BY day ORDER BY day",
+        )
+        .bind(object_type)
+        .bind(day_text(since))
+        .bind(object_id.map_or("", |_| "one"))
+        .bind(object_id.unwrap_or(""))
+        .fetch_all(&self.inner.pool)
+        .await
+        .map_err(db_error("reading view counts per day"))?;
+        rows.iter().map(|row| Ok((get(row, "day")?, get::<i64>(row, "views")? as u64))).collect()
+    }
+}
+
 /// Gives `restored` (a stored snapshot) the fields a snapshot never stores (redacted and
 /// skipped ones), from `current` (the object serialised whole) where `current_snapshot` (its
 /// own snapshot) lacks them; nested objects likewise. Fields the snapshot lacks because they
