@@ -43,8 +43,10 @@ impl Links {
     }
 
     /// The search page (the explorer's root), with `query` (already encoded) when not empty.
+    /// Nested at `/audit`, the root is `/audit` (axum's nest does not answer `/audit/`).
     pub(super) fn search(&self, query: &str) -> String {
-        if query.is_empty() { format!("{}/", self.base) } else { format!("{}/?{query}", self.base) }
+        let root = if self.base.is_empty() { "/" } else { &self.base };
+        if query.is_empty() { root.to_owned() } else { format!("{root}?{query}") }
     }
 
     /// A page of one object: `tail` is `""`, `"/versions"`, `"/views"`, `"/diff?..."`, ...
