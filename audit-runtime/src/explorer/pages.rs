@@ -13,11 +13,12 @@ use crate::http::ApiError;
 const STYLE: &str = "body{font:15px/1.45 system-ui,sans-serif;margin:0 auto;max-width:70em;padding:0 .8em;color:#222}\
 nav{display:flex;flex-wrap:wrap;gap:1em;padding:.6em 0;border-bottom:1px solid #ccc}\
 table{border-collapse:collapse;width:100%}th,td{text-align:left;vertical-align:top;padding:.3em .4em;\
-border-bottom:1px solid #eee;overflow-wrap:anywhere}th{background:#f4f4f4}\
+border-bottom:1px solid #eee;overflow-wrap:break-word}th{background:#f4f4f4}\
 form.search{display:grid;grid-template-columns:repeat(auto-fill,minmax(11em,1fr));gap:.5em}\
 label{display:flex;flex-direction:column;font-size:.85em}input,select,button{font:inherit;padding:.25em}\
 del{background:#fdd}ins{background:#dfd;text-decoration:none}.muted{color:#666}.ok{color:#060}.bad{color:#a00}\
 .chart{width:100%;max-width:40em;height:auto}pre{white-space:pre-wrap;margin:0}\
+.v{white-space:pre-wrap;background:#f6f6f6;padding:0 .2em}td{max-width:30em}\
 @media(max-width:40em){thead{display:none}tr{display:block;border-bottom:2px solid #ccc}\
 td{display:block;border:0}td[data-label]::before{content:attr(data-label) \": \";font-weight:600}}";
 
@@ -48,8 +49,8 @@ fn layout(req: &Req, title: &str, body: Markup) -> Markup {
 /// A JSON value as text: strings as they are, anything else as JSON.
 fn value(value: &Value) -> Markup {
     match value {
-        Value::String(text) => html! { pre { (text) } },
-        other => html! { pre { (other.to_string()) } },
+        Value::String(text) => html! { code.v { (text) } },
+        other => html! { code.v { (other.to_string()) } },
     }
 }
 
