@@ -218,8 +218,7 @@ fn app(state: AppState, store: AuditStore, open_explorer_to_alice: bool) -> Rout
         .auditor(state.auditor.clone())
         .revertible::<Zaak, _>(state.zaken.clone())
         .router();
-    let explorer =
-        if open_explorer_to_alice { explorer.layer(middleware::from_fn(open_explorer)) } else { explorer };
+    let explorer = if open_explorer_to_alice { explorer.layer(middleware::from_fn(open_explorer)) } else { explorer };
     Router::new()
         .route("/zaken", get(list).post(create))
         .route("/zaken/{id}", get(read).put(update).delete(delete))

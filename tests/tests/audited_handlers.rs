@@ -8,8 +8,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use audit_runtime::Actor;
-use audit_runtime::logging::JsonLayer;
 use audit_runtime::http::{ApiError, Audit, AuditViews, RequestLogLayer, bind_user_id};
+use audit_runtime::logging::JsonLayer;
 use audit_runtime::store::{AuditStore, Auditor};
 use axum::extract::{FromRef, Path, Request, State};
 use axum::middleware::{self, Next};
@@ -43,7 +43,11 @@ fn find(state: &AppState, id: i64) -> Result<Observation, ApiError> {
     state.observations.lock().unwrap().get(&id).cloned().ok_or_else(ApiError::not_found)
 }
 
-async fn create(State(state): State<AppState>, audit: Audit, Json(new): Json<Observation>) -> Result<Json<Value>, ApiError> {
+async fn create(
+    State(state): State<AppState>,
+    audit: Audit,
+    Json(new): Json<Observation>,
+) -> Result<Json<Value>, ApiError> {
     state.observations.lock().unwrap().insert(new.id, new.clone());
     let revision = audit.created(&new, "created via the API").await?;
     Ok(Json(json!({ "id": new.id, "revision": revision })))
@@ -67,7 +71,11 @@ async fn delete(State(state): State<AppState>, audit: Audit, Path(id): Path<i64>
     Ok(Json(json!({ "revision": revision })))
 }
 
-async fn read(State(state): State<AppState>, views: AuditViews, Path(id): Path<i64>) -> Result<Json<Observation>, ApiError> {
+async fn read(
+    State(state): State<AppState>,
+    views: AuditViews,
+    Path(id): Path<i64>,
+) -> Result<Json<Observation>, ApiError> {
     let observation = find(&state, id)?;
     views.viewed(&observation);
     Ok(Json(observation))
@@ -124,10 +132,13 @@ async fn call(service: &Service, method: &str, path: &str, headers: &[(&str, &st
 #[tokio::test(flavor = "multi_thread")]
 async fn one_call_records_each_create_change_delete_and_view_by_the_request_user() {
     let service = serve(true).await;
-    let created = call(&service, "POST", "/observations", &[ALICE, JSON, ("X-Request-ID", "req-create")], &body(17, 36.6)).await;
+    let created =
+        call(&service, "POST", "/observations", &[ALICE, JSON, ("X-Request-ID", "req-create")], &body(17, 36.6)).await;
     assert_eq!(created.status, 200, "{}", created.body);
     let created_revision = created.json()["revision"].as_i64().expect("commit gives the revision id");
-    let changed = call(&service, "PUT", "/observations/17", &[ALICE, JSON, ("X-Request-ID", "req-change")], &body(17, 38.2)).await;
+    let changed =
+        call(&service, "PUT", "/observations/17", &[ALICE, JSON, ("X-Request-ID", "req-change")], &body(17, 38.2))
+            .await;
     assert_eq!(changed.status, 200, "{}", changed.body);
     let changed_revision = changed.json()["revision"].as_i64().unwrap();
     assert!(changed_revision > created_revision);
@@ -156,7 +167,10 @@ async fn one_call_records_each_create_change_delete_and_view_by_the_request_user
     assert!(history.iter().all(|s| s.entry.actor == Actor::user("alice")), "by the request's user");
     let change = &history[1].entry.changes;
     assert_eq!(change.len(), 1, "only the value changed: {change:?}");
-    assert_eq!((change[0].field.as_ref(), change[0].old.as_f64(), change[0].new.as_f64()), ("value", Some(36.6), Some(38.2)));
+    assert_eq!(
+        (change[0].field.as_ref(), change[0].old.as_f64(), change[0].new.as_f64()),
+        ("value", Some(36.6), Some(38.2))
+    );
 
     let versions = store.version_snapshots("observation", "17").await.unwrap();
     let comments: Vec<(Option<&str>, Option<Actor>)> =

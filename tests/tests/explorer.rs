@@ -55,7 +55,8 @@ async fn the_json_forms_carry_history_versions_diff_views_and_the_chain() {
     let note = fields.iter().find(|f| f["field"] == "note").unwrap();
     assert_eq!(note["changed"], true);
     let words = note["words"].as_array().expect("long text is diffed word by word");
-    let removed: Vec<&str> = words.iter().filter(|w| w["op"] == "delete").map(|w| w["text"].as_str().unwrap()).collect();
+    let removed: Vec<&str> =
+        words.iter().filter(|w| w["op"] == "delete").map(|w| w["text"].as_str().unwrap()).collect();
     assert!(removed.contains(&"mild") && removed.contains(&"morning."), "{removed:?}");
     let id = fields.iter().find(|f| f["field"] == "id").unwrap();
     assert_eq!(id["changed"], false);
@@ -183,7 +184,8 @@ async fn bad_input_gets_an_error_naming_the_parameter_and_what_is_accepted() {
     let other = Observation { id: 18, ..observation(18) };
     Audit::new(app.auditor.clone(), Actor::user("alice")).created(&other, "other").await.unwrap();
     let versions = app.store.version_snapshots("observation", "18").await.unwrap();
-    let reply = get_json(addr, &format!("{NEST}/objects/observation/17/diff?to={}", versions[0].id), "admin-token").await;
+    let reply =
+        get_json(addr, &format!("{NEST}/objects/observation/17/diff?to={}", versions[0].id), "admin-token").await;
     assert_eq!(reply.status, 404, "{}", reply.body);
 }
 
@@ -288,7 +290,8 @@ async fn a_revert_needs_the_form_token_and_a_same_site_request_and_is_recorded()
     assert_eq!(action, path);
     let form = |token: &str| format!("token={token}");
     let post = async |headers: &[(&str, &str)], body: &str| {
-        let mut all = vec![("Authorization", "Bearer admin-token"), ("Content-Type", "application/x-www-form-urlencoded")];
+        let mut all =
+            vec![("Authorization", "Bearer admin-token"), ("Content-Type", "application/x-www-form-urlencoded")];
         all.extend_from_slice(headers);
         request(addr, "POST", &path, &all, body).await
     };
@@ -354,4 +357,42 @@ async fn the_simple_router_reads_under_any_nest_path_and_offers_no_revert() {
     assert_eq!(confirm.status, 403, "read-only: {}", confirm.body);
     let entries = store.entries(&EntryQuery::new()).await.unwrap();
     assert_eq!(entries.len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_objects_history_pages_by_keyset_whatever_the_cursor() {
+    let app = start(false).await;
+    let alice = Actor::user("alice");
+    for i in 0..120 {
+        app.auditor.log_action(&alice, Action::Change, &observation(17), format!("ours {i}"));
+        app.auditor.log_action(&alice, Action::Change, &observation(18), format!("theirs {i}"));
+    }
+    app.auditor.flush().await.unwrap();
+    let all = app.store.history("observation", "17").await.unwrap();
+    let mut seen = Vec::new();
+    let mut path = format!("{NEST}/objects/observation/17?limit=50");
+    loop {
+        let page = get_json(app.addr, &path, "reader-token").await.json();
+        seen.extend(page["entries"].as_array().unwrap().iter().map(|e| e["seq"].as_i64().unwrap()));
+        match page["next"].as_str() {
+            Some(next) => path = next.to_owned(),
+            None => break,
+        }
+    }
+    let expected: Vec<i64> = all.iter().map(|s| s.seq).collect();
+    assert_eq!(seen, expected, "every entry once, newest first, across pages");
+    // A cursor that is another object's entry still gives this object's older entries.
+    let theirs = app.store.history("observation", "18").await.unwrap()[60].seq;
+    let page =
+        get_json(app.addr, &format!("{NEST}/objects/observation/17?before={theirs}&limit=5"), "reader-token").await;
+    let seqs: Vec<i64> =
+        page.json()["entries"].as_array().unwrap().iter().map(|e| e["seq"].as_i64().unwrap()).collect();
+    let older: Vec<i64> = expected.iter().copied().filter(|seq| *seq < theirs).take(5).collect();
+    assert_eq!(seqs, older);
+    // The oldest entry as the cursor: an empty last page.
+    let oldest = *expected.last().unwrap();
+    let page =
+        get_json(app.addr, &format!("{NEST}/objects/observation/17?before={oldest}"), "reader-token").await.json();
+    assert_eq!(page["entries"].as_array().unwrap().len(), 0);
+    assert_eq!(page["next"], Value::Null);
 }

@@ -32,7 +32,9 @@ fn dump_dom(url: &str) -> String {
         .arg(url)
         .output()
         .unwrap_or_else(|error| {
-            panic!("cannot run `chromium` ({error}): the browser tests need it; install it with `apt-get install chromium`")
+            panic!(
+                "cannot run `chromium` ({error}): the browser tests need it; install it with `apt-get install chromium`"
+            )
         });
     assert!(output.status.success(), "chromium failed on {url}: {}", String::from_utf8_lossy(&output.stderr));
     let dom = String::from_utf8(output.stdout).expect("UTF-8 DOM");
@@ -101,7 +103,11 @@ async fn a_reviewer_follows_links_from_the_root_to_history_diff_revert_and_views
         app.addr,
         "POST",
         &action,
-        &[("Content-Type", "application/x-www-form-urlencoded"), ("Origin", &origin), ("Sec-Fetch-Site", "same-origin")],
+        &[
+            ("Content-Type", "application/x-www-form-urlencoded"),
+            ("Origin", &origin),
+            ("Sec-Fetch-Site", "same-origin"),
+        ],
         &format!("token={}", token.replace('.', "%2E")),
     )
     .await;

@@ -15,11 +15,7 @@ use crate::store::{StoredEntry, VerifyReport, Version};
 
 /// `data` as JSON, or the page `render` makes of it.
 pub(super) fn respond<T: Serialize>(req: &Req, data: &T, render: impl FnOnce(&T) -> Markup) -> Response {
-    if req.json {
-        axum::Json(data).into_response()
-    } else {
-        Html(render(data).into_string()).into_response()
-    }
+    if req.json { axum::Json(data).into_response() } else { Html(render(data).into_string()).into_response() }
 }
 
 pub(super) fn rfc3339(time: time::OffsetDateTime) -> String {
@@ -180,9 +176,10 @@ impl From<VerifyReport> for VerifyPage {
         VerifyPage {
             intact: report.is_intact(),
             checked: report.checked,
-            first_broken: report.first_broken.as_ref().map(|broken| {
-                serde_json::json!({ "seq": broken.seq, "tampering": broken.tampering.to_string() })
-            }),
+            first_broken: report
+                .first_broken
+                .as_ref()
+                .map(|broken| serde_json::json!({ "seq": broken.seq, "tampering": broken.tampering.to_string() })),
             checkpoint: report.checkpoint,
             head: report.head().map(|anchor| anchor.to_string()),
         }

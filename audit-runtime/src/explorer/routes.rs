@@ -91,7 +91,8 @@ impl FromRequestParts<Arc<ExplorerState>> for Req {
 
 const SEARCH_PARAMS: [&str; 9] =
     ["object_type", "object_id", "actor", "action", "request_id", "since", "until", "before", "limit"];
-const SEARCH_FILTERS: [&str; 8] = ["object_type", "object_id", "actor", "action", "request_id", "since", "until", "limit"];
+const SEARCH_FILTERS: [&str; 8] =
+    ["object_type", "object_id", "actor", "action", "request_id", "since", "until", "limit"];
 
 async fn search(State(state): Shared, req: Req, RawQuery(query): RawQuery) -> Response {
     let result = async {
@@ -160,11 +161,7 @@ async fn entries_page(
     })
 }
 
-async fn versions(
-    State(state): Shared,
-    req: Req,
-    Path((object_type, object_id)): Path<(String, String)>,
-) -> Response {
+async fn versions(State(state): Shared, req: Req, Path((object_type, object_id)): Path<(String, String)>) -> Response {
     match state.store.version_snapshots(&object_type, &object_id).await {
         Ok(versions) => {
             let page = VersionsPage {
@@ -309,8 +306,16 @@ fn revert_target<'s>(
         return Err(ApiError::not_authenticated());
     };
     let (Some(revert), Some(auditor)) = (state.reverts.get(object_type), &state.auditor) else {
-        return Err(ApiError::new(404, "not_revertible", format!("Objects of type {object_type:?} cannot be reverted here."))
-            .with_invalid_param("object_type", "not_revertible", "the application did not register this type for revert"));
+        return Err(ApiError::new(
+            404,
+            "not_revertible",
+            format!("Objects of type {object_type:?} cannot be reverted here."),
+        )
+        .with_invalid_param(
+            "object_type",
+            "not_revertible",
+            "the application did not register this type for revert",
+        ));
     };
     Ok((revert.as_ref(), auditor, user))
 }
