@@ -313,9 +313,7 @@ impl AuditStore {
             .map(|row| Ok(ViewCount { object_id: get(row, "object_id")?, views: get::<i64>(row, "views")? as u64 }))
             .collect()
     }
-}
 
-impl AuditStore {
     /// Views per day (`YYYY-MM-DD`, oldest first) of one object, or of every object of the
     /// type when `object_id` is `None`, since `since`; days without views are left out.
     pub(crate) async fn views_per_day(
