@@ -2,6 +2,7 @@
 //! errors that name the input, escaping, redaction, authorization and the revert form's
 //! anti-forgery checks. The browser tests are in `explorer_browser.rs`.
 
+mod db;
 mod explorer_support;
 
 use std::collections::{BTreeSet, VecDeque};
@@ -395,4 +396,28 @@ async fn an_objects_history_pages_by_keyset_whatever_the_cursor() {
         get_json(app.addr, &format!("{NEST}/objects/observation/17?before={oldest}"), "reader-token").await.json();
     assert_eq!(page["entries"].as_array().unwrap().len(), 0);
     assert_eq!(page["next"], Value::Null);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_explorer_reads_a_postgres_store_too() {
+    let Some(db) = db::postgres("explorer_reads_postgres").await else { return };
+    let app = start_on(Some(&db.url), false).await;
+    seed(&app).await;
+    let history = get_json(app.addr, &format!("{NEST}/objects/observation/17?limit=2"), "reader-token").await.json();
+    let entries = history["entries"].as_array().unwrap();
+    assert_eq!(entries.len(), 2);
+    let next = history["next"].as_str().expect("a second page");
+    let rest = get_json(app.addr, next, "reader-token").await.json();
+    assert_eq!(rest["entries"].as_array().unwrap().len(), 1);
+    assert_eq!(rest["entries"][0]["action"], "create");
+    let views = get_json(app.addr, &format!("{NEST}/objects/observation/17/views"), "reader-token").await.json();
+    assert_eq!(views["total"], 3);
+    let type_views = get_json(app.addr, &format!("{NEST}/views/observation"), "reader-token").await.json();
+    assert_eq!(type_views["total"], 3);
+    let versions = get_json(app.addr, &format!("{NEST}/objects/observation/17/versions"), "reader-token").await.json();
+    assert_eq!(versions["versions"].as_array().unwrap().len(), 3);
+    let chain = get_json(app.addr, &format!("{NEST}/verify"), "reader-token").await.json();
+    assert_eq!(chain["intact"], true);
+    drop(app);
+    db.cleanup().await;
 }

@@ -111,8 +111,14 @@ fn role(request: &http::request::Parts) -> Access {
 
 /// Starts the application with a fresh SQLite store; `browser`: every request is admin's.
 pub async fn start(browser: bool) -> App {
+    start_on(None, browser).await
+}
+
+/// [`start`] on the store at `url` (default: a fresh SQLite file).
+pub async fn start_on(url: Option<&str>, browser: bool) -> App {
     let dir = tempfile::tempdir().unwrap();
-    let store = AuditStore::connect(&format!("sqlite://{}", dir.path().join("audit.db").display())).await.unwrap();
+    let sqlite = format!("sqlite://{}", dir.path().join("audit.db").display());
+    let store = AuditStore::connect(url.unwrap_or(&sqlite)).await.unwrap();
     let auditor = Auditor::new(store.clone());
     let observations = Observations::default();
     let explorer = Explorer::new(store.clone())
