@@ -168,16 +168,18 @@ async fn bad_input_gets_an_error_naming_the_parameter_and_what_is_accepted() {
         ("/objects/observation/17/diff?to=999", 404, "to", "its versions are: 3, 2, 1"),
         ("/objects/observation/17/diff?from=abc", 400, "from", "a version id"),
         ("/objects/observation/17/views?days=1000", 400, "days", "from 1 to 366"),
+        ("/objects/observation/17/revert/abc", 400, "version", "a version id"),
+        ("/objects/observation/17/revert/999", 404, "version", "its versions are: 3, 2, 1"),
     ];
     for (path, status, name, reason) in cases {
-        let reply = get_json(addr, &format!("{NEST}{path}"), "reader-token").await;
+        let reply = get_json(addr, &format!("{NEST}{path}"), "admin-token").await;
         assert_eq!(reply.status, status, "{path}: {}", reply.body);
         let body = reply.json();
         let param = &body["invalid_params"][0];
         assert_eq!(param["name"], name, "{path}: {body}");
         assert!(param["reason"].as_str().unwrap().contains(reason), "{path}: {body}");
         // The page says the same to a person.
-        let page = get(addr, &format!("{NEST}{path}"), "reader-token").await;
+        let page = get(addr, &format!("{NEST}{path}"), "admin-token").await;
         assert_eq!(page.status, status);
         assert!(page.body.contains(name) && page.body.contains("<html"), "{path}: {}", page.body);
     }

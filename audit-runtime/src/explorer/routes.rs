@@ -320,12 +320,24 @@ fn revert_target<'s>(
     Ok((revert.as_ref(), auditor, user))
 }
 
+/// The version of a revert's path: a clear 400 when it is not a number.
+fn version_param(text: &str) -> Result<i64, ApiError> {
+    text.parse().map_err(|_| {
+        ApiError::new(400, "invalid", "Invalid URL.").with_invalid_param(
+            "version",
+            "invalid",
+            format!("{text:?} is not a version id (a whole number)"),
+        )
+    })
+}
+
 async fn revert_confirm(
     State(state): Shared,
     req: Req,
-    Path((object_type, object_id, version)): Path<(String, String, i64)>,
+    Path((object_type, object_id, version)): Path<(String, String, String)>,
 ) -> Response {
     let result = async {
+        let version = version_param(&version)?;
         let (revert, _, user) = revert_target(&state, &req, &object_type)?;
         let versions = state.store.version_snapshots(&object_type, &object_id).await?;
         let target = find_version(&versions, "version", version, (&object_type, &object_id))?;
@@ -353,10 +365,14 @@ struct RevertForm {
 async fn revert_post(
     State(state): Shared,
     req: Req,
-    Path((object_type, object_id, version)): Path<(String, String, i64)>,
+    Path((object_type, object_id, version)): Path<(String, String, String)>,
     headers: http::HeaderMap,
     form: Result<axum::Form<RevertForm>, axum::extract::rejection::FormRejection>,
 ) -> Response {
+    let version = match version_param(&version) {
+        Ok(version) => version,
+        Err(error) => return req.fail(error),
+    };
     let result = async {
         if let Some(reason) = cross_site(&headers) {
             return Err(ApiError::new(403, "csrf_failed", "Refused: not sent from the explorer's own page.")
