@@ -18,7 +18,7 @@ form.search{display:grid;grid-template-columns:repeat(auto-fill,minmax(11em,1fr)
 label{display:flex;flex-direction:column;font-size:.85em}input,select,button{font:inherit;padding:.25em}\
 del{background:#fdd}ins{background:#dfd;text-decoration:none}.muted{color:#666}.ok{color:#060}.bad{color:#a00}\
 .chart{width:100%;max-width:40em;height:auto}pre{white-space:pre-wrap;margin:0}\
-.v{white-space:pre-wrap;background:#f6f6f6;padding:0 .2em}td{max-width:30em}\
+.v{white-space:pre-wrap;background:#f6f6f6;padding:0 .2em}td{max-width:30em}tr.changed td{background:#fffbe6}\
 @media(max-width:40em){thead{display:none}tr{display:block;border-bottom:2px solid #ccc}\
 td{display:block;border:0}td[data-label]::before{content:attr(data-label) \": \";font-weight:600}}";
 
@@ -88,7 +88,9 @@ fn entry_row(req: &Req, entry: &EntryView, with_object: bool) -> Markup {
                     a.object href=(req.links.object(&entry.object_type, &entry.object_id, "")) {
                         (entry.object_type) " " (entry.object_id)
                     }
-                    @if !entry.object_repr.is_empty() { br; span.muted { (entry.object_repr) } }
+                    @if !entry.object_repr.is_empty() && entry.object_repr != format!("{} {}", entry.object_type, entry.object_id) {
+                        br; span.muted { (entry.object_repr) }
+                    }
                 }
             }
             td data-label="Request" {
@@ -183,8 +185,15 @@ pub(super) fn versions(req: &Req, page: &VersionsPage) -> Markup {
                 p.muted { "No versions." }
             } @else {
                 form method="get" action=(req.links.object(object_type, object_id, "/diff")) {
-                    "Compare " select name="from" { @for v in &page.versions { option value=(v.id) { "version " (v.id) } } }
-                    " with " select name="to" { @for v in &page.versions { option value=(v.id) { "version " (v.id) } } }
+                    // By default the newest version against the one before it.
+                    "Compare " select name="from" {
+                        @for (i, v) in page.versions.iter().enumerate() {
+                            option value=(v.id) selected[i == 1] { "version " (v.id) }
+                        }
+                    }
+                    " with " select name="to" {
+                        @for v in &page.versions { option value=(v.id) { "version " (v.id) } }
+                    }
                     " " button type="submit" { "Compare" }
                 }
                 table {
