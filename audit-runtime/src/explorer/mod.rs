@@ -31,7 +31,7 @@
 //!
 //! | path | what |
 //! |---|---|
-//! | `/` | search by object type and id, actor, action, request id and time; keyset pages |
+//! | the nest path itself (`/audit`) | search by object type and id, actor, action, request id and time; keyset pages |
 //! | `/objects/{type}/{id}` | the object's history: time, actor, action, request id, message, changes |
 //! | `/objects/{type}/{id}/versions` | its versions (user, comment), to compare two or revert to one |
 //! | `/objects/{type}/{id}/diff?from=A&to=B` | two versions field by field; long text word by word |
