@@ -82,9 +82,9 @@ impl CsrfKey {
 }
 
 fn message(expires: i64, user: &str, (object_type, object_id): (&str, &str), version: i64) -> String {
-    // NUL separators: no field can contain one (the store refuses NUL), so no two inputs
-    // give the same message.
-    format!("revert\0{expires}\0{user}\0{object_type}\0{object_id}\0{version}")
+    // Each text with its length first: no two different inputs give the same message.
+    let field = |text: &str| format!("{}:{text}", text.len());
+    format!("revert|{expires}|{}|{}|{}|{version}", field(user), field(object_type), field(object_id))
 }
 
 /// Why a `POST` is refused as cross-site, or `None` when the browser says it is same-origin
