@@ -52,9 +52,9 @@ async fn main() -> Result<(), Box<dyn Error>> {
     let objecttype_uuid = Uuid::new_v4();
 
     step("An observation is created through the API");
-    // `commit()` returns the revision's id once it is in the database.
     let created =
         Observation { id: 17, value: 36.6, unit: "°C".into(), note: None, patient_ssn: "123-45-6789".into() };
+    // `commit()` returns the revision's id once it is in the database.
     let first_revision = in_request("2f9e9a5b-d549-4faa-a411-594aa8a52eee", async {
         ObjectCreated {
             object_uuid,
