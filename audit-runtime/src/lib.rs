@@ -22,6 +22,8 @@ pub mod audit;
 pub mod catalog;
 pub mod context;
 pub mod event;
+#[cfg(feature = "explorer")]
+pub mod explorer;
 #[cfg(feature = "http")]
 pub mod http;
 pub mod logging;

@@ -54,7 +54,8 @@ async fn main() -> Result<(), Box<dyn Error>> {
     step("An observation is created through the API");
     let created =
         Observation { id: 17, value: 36.6, unit: "°C".into(), note: None, patient_ssn: "123-45-6789".into() };
-    in_request("2f9e9a5b-d549-4faa-a411-594aa8a52eee", async {
+    // `commit()` returns the revision's id once it is in the database.
+    let first_revision = in_request("2f9e9a5b-d549-4faa-a411-594aa8a52eee", async {
         ObjectCreated {
             object_uuid,
             objecttype_uuid,
@@ -71,6 +72,7 @@ async fn main() -> Result<(), Box<dyn Error>> {
         revision.commit().await
     })
     .await?;
+    print_revision(first_revision);
 
     step("It is changed twice (the second change touches a redacted field)");
     let measured = Observation { value: 38.2, ..created.clone() };
@@ -79,7 +81,7 @@ async fn main() -> Result<(), Box<dyn Error>> {
         patient_ssn: "987-65-4321".into(),
         ..measured.clone()
     };
-    in_request("5aa21b5c-d113-4dfa-a3c1-164ce7f325c8", async {
+    let second_revision = in_request("5aa21b5c-d113-4dfa-a3c1-164ce7f325c8", async {
         ObjectUpdated {
             object_uuid,
             objecttype_uuid,
@@ -97,6 +99,7 @@ async fn main() -> Result<(), Box<dyn Error>> {
         revision.commit().await
     })
     .await?;
+    print_revision(second_revision);
 
     step("It is viewed three times (anonymous analytics: object, day, count)");
     for _ in 0..3 {
@@ -173,7 +176,19 @@ async fn summary(store: &AuditStore) -> Result<(), Box<dyn Error>> {
     }
     eprintln!("\nThe patient's SSN is in no log line above, and in no entry or snapshot in ./{DATABASE}.");
     eprintln!("Try LOG_FORMAT=console, LOG_LEVEL=warning, or: cargo run --example quickstart -- --event-catalog rst");
+    eprintln!(
+        "\n── The same trail in the audit explorer (history, versions and their diff, views, the chain):\n   \
+         AUDIT_STORE=sqlite://{DATABASE} EXPLORER_OPEN=1 cargo run -p audit-examples --features http --example service\n   \
+         then open http://127.0.0.1:3000/audit/objects/observation/17"
+    );
     Ok(())
+}
+
+fn print_revision(id: Option<i64>) {
+    match id {
+        Some(id) => eprintln!("   revision {id} committed"),
+        None => eprintln!("   revision committed to the spool (the database is away)"),
+    }
 }
 
 /// Narration, on stderr so that stdout holds only log lines.

@@ -12,6 +12,9 @@
 //!   requests.
 //! - [`RequestContext`] and [`bind_user_id`]: the request's id and span, and binding the user
 //!   once an authentication step knows it.
+//! - [`Audit`] (with a store): the request's actor and the `Auditor` from the router's state,
+//!   so that a create, a change with its revision, a delete or a view is one call; store
+//!   errors convert into `ApiError` (an unknown version is a 404).
 //! - [`ApiError`]: `status`, `code`, `title`, `data` or `invalid_params`, and an
 //!   `exception_id`; answered as a JSON problem body and logged as `api.handled_exception`
 //!   (`warning` for a 4xx, `error` for a 5xx).
@@ -38,6 +41,8 @@
 //! Background work outside requests binds its context with
 //! [`context::task_scope`](crate::context::task_scope).
 
+#[cfg(feature = "store")]
+mod audited;
 mod error;
 pub mod events;
 mod layer;
@@ -45,6 +50,8 @@ mod panic;
 mod propagation;
 mod request;
 
+#[cfg(feature = "store")]
+pub use audited::{Audit, AuditViews};
 pub use error::{ApiError, BearerToken, HANDLED_EXCEPTION_EVENT, InvalidParam, PROBLEM_JSON, UNCAUGHT_EXCEPTION_EVENT};
 pub use layer::{
     MAX_REQUEST_ID_LEN, REQUEST_ID_HEADER, RequestLog, RequestLogBody, RequestLogLayer, ResponseFuture,

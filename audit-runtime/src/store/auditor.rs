@@ -421,7 +421,7 @@ impl Auditor {
 
     /// Hands a record to the writer: through the journal when there is one (returning once it
     /// is on disk), else straight to the queue (the writer numbers it).
-    fn submit(&self, body: RecordBody, done: Option<Done>) -> Result<(), StoreError> {
+    fn submit(&self, body: RecordBody, done: Option<RevisionDone>) -> Result<(), StoreError> {
         match &self.inner.journal {
             Some(journal) => {
                 let mut sent = Ok(());
@@ -502,6 +502,10 @@ impl Room {
 /// Who waits for a record to be durable.
 pub(crate) type Done = oneshot::Sender<Result<(), String>>;
 
+/// Who waits for a revision to be durable: learns its id when it went to the database (none
+/// when it waits in the spool).
+pub(crate) type RevisionDone = oneshot::Sender<Result<Option<i64>, String>>;
+
 fn write_failed(reason: String) -> StoreError {
     StoreError::NotDurable { reason }
 }
@@ -533,8 +537,10 @@ impl Revision<'_> {
     }
 
     /// Writes the revision; returns when it is durable (in the database, or in the spool while
-    /// the database is unreachable).
-    pub async fn commit(self) -> Result<(), StoreError> {
+    /// the database is unreachable), with the revision's id when it is in the database:
+    /// `None` when it waits in the spool for the database to come back (it gets its id then),
+    /// or when a replay found it already stored.
+    pub async fn commit(self) -> Result<Option<i64>, StoreError> {
         let record = revision_record(self.user, self.comment, self.versions);
         let (done, wait) = oneshot::channel();
         self.auditor.submit(RecordBody::Revision(record), Some(done))?;

@@ -25,11 +25,12 @@ impl AuditStore {
         // and $2 are the object's type and id, bound first below. PostgreSQL has an index.
         let walk = dialect::of(self.backend()).object_lists && query.object_type.is_some() && query.object_id.is_some();
         let mut sql = if walk {
+            let Some((start, walk_limit)) = self.object_walk(query).await? else { return Ok(Vec::new()) };
             format!(
                 "WITH RECURSIVE object_chain (seq) AS (\
-                 SELECT last_seq FROM audit_object_heads WHERE object_type = $1 AND object_id = $2 \
+                 {start} \
                  UNION ALL SELECT entry.object_prev FROM audit_entries AS entry \
-                 JOIN object_chain ON entry.seq = object_chain.seq WHERE entry.object_prev IS NOT NULL) \
+                 JOIN object_chain ON entry.seq = object_chain.seq WHERE entry.object_prev IS NOT NULL{walk_limit}) \
                  SELECT {ENTRY_COLUMNS} FROM audit_entries WHERE seq IN (SELECT seq FROM object_chain)"
             )
         } else {
@@ -104,6 +105,37 @@ impl AuditStore {
                 Ok(StoredEntry { seq: row.seq, entry: row.to_entry()?, hash: row.hash })
             })
             .collect()
+    }
+
+    /// Where the walk of one object's list starts, and how far it goes (SQLite, see
+    /// `entries`): a page of plain history (no filter but the object, `before` and `limit`)
+    /// walks only its own entries, from the entry before `before`; any other query walks the
+    /// whole list and filters. `None`: the page is empty (`before` is the object's first entry).
+    async fn object_walk(&self, query: &EntryQuery) -> Result<Option<(String, String)>, StoreError> {
+        const FROM_HEAD: &str = "SELECT last_seq FROM audit_object_heads WHERE object_type = $1 AND object_id = $2";
+        let plain = query.actor.is_none()
+            && query.action.is_none()
+            && query.request_id.is_none()
+            && query.since.is_none()
+            && query.until.is_none();
+        let Some(limit) = query.limit.filter(|_| plain) else { return Ok(Some((FROM_HEAD.to_owned(), String::new()))) };
+        let walk_limit = format!(" LIMIT {limit}");
+        let Some(before) = query.before_seq else { return Ok(Some((FROM_HEAD.to_owned(), walk_limit))) };
+        let row = sqlx::query("SELECT object_type, object_id, object_prev FROM audit_entries WHERE seq = $1")
+            .bind(before)
+            .fetch_optional(&self.inner.pool)
+            .await
+            .map_err(db_error("reading where a page starts"))?;
+        let Some(row) = row else { return Ok(Some((FROM_HEAD.to_owned(), String::new()))) };
+        let (object_type, object_id): (String, String) = (get(&row, "object_type")?, get(&row, "object_id")?);
+        if query.object_type.as_deref() != Some(object_type.as_str())
+            || query.object_id.as_deref() != Some(object_id.as_str())
+        {
+            // A cursor that is not one of this object's entries: walk it all.
+            return Ok(Some((FROM_HEAD.to_owned(), String::new())));
+        }
+        // The entry before the cursor in the object's list (a number from the database, not input).
+        Ok(get::<Option<i64>>(&row, "object_prev")?.map(|prev| (format!("SELECT CAST({prev} AS BIGINT)"), walk_limit)))
     }
 
     /// Number of entries stored (after any purge), not counting the chain's own attestations
@@ -280,6 +312,28 @@ impl AuditStore {
         rows.iter()
             .map(|row| Ok(ViewCount { object_id: get(row, "object_id")?, views: get::<i64>(row, "views")? as u64 }))
             .collect()
+    }
+
+    /// Views per day (`YYYY-MM-DD`, oldest first) of one object, or of every object of the
+    /// type when `object_id` is `None`, since `since`; days without views are left out.
+    pub(crate) async fn views_per_day(
+        &self,
+        object_type: &str,
+        object_id: Option<&str>,
+        since: time::Date,
+    ) -> Result<Vec<(String, u64)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT day, CAST(SUM(count) AS BIGINT) AS views FROM audit_views \
+             WHERE object_type = $1 AND day >= $2 AND ($3 = '' OR object_id = $4) GROUP BY day ORDER BY day",
+        )
+        .bind(object_type)
+        .bind(day_text(since))
+        .bind(object_id.map_or("", |_| "one"))
+        .bind(object_id.unwrap_or(""))
+        .fetch_all(&self.inner.pool)
+        .await
+        .map_err(db_error("reading view counts per day"))?;
+        rows.iter().map(|row| Ok((get(row, "day")?, get::<i64>(row, "views")? as u64))).collect()
     }
 }
 

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use sqlx::{AnyConnection, AnyPool};
 use tokio::sync::oneshot;
 
-use super::auditor::{Counters, Done, Room};
+use super::auditor::{Counters, Done, RevisionDone, Room};
 use super::chain::{EntryRow, storable};
 use super::dialect::{self, RecentHeads};
 use super::journal::Journal;
@@ -42,7 +42,7 @@ const CHECKPOINT_EVERY: usize = 4_000;
 pub(crate) enum Command {
     /// A record, and who waits for it to be durable (a revision's `commit`). Boxed: the queue
     /// holds many commands, most of them small controls would otherwise be entry-sized.
-    Record(Box<Record>, Option<Done>),
+    Record(Box<Record>, Option<RevisionDone>),
     Flush(Done),
     Shutdown(oneshot::Sender<()>),
 }
@@ -97,6 +97,9 @@ pub(crate) struct Writer {
     /// Signs and witnesses the chain's end on its own thread.
     #[cfg(feature = "witness")]
     witness: Option<super::witness::WitnessHook>,
+    /// The ids of the revisions written by the current batch, by record identity: what their
+    /// `commit()` returns.
+    revision_ids: BTreeMap<(String, u64), i64>,
 }
 
 impl Writer {
@@ -128,6 +131,7 @@ impl Writer {
             outbox_at: Instant::now(),
             #[cfg(feature = "witness")]
             witness,
+            revision_ids: BTreeMap::new(),
         }
     }
 
@@ -210,8 +214,10 @@ impl Writer {
                         record.number = self.next_number;
                         self.next_number += 1;
                     }
+                    if let Some(done) = done {
+                        waiting.push(((record.origin.clone(), record.number), done));
+                    }
                     records.push(*record);
-                    waiting.extend(done);
                 }
                 Command::Flush(done) => flushes.push(done),
                 Command::Shutdown(done) => stop = Some(done),
@@ -230,9 +236,10 @@ impl Writer {
         if asked || Instant::now() >= self.outbox_at {
             self.seal_outbox();
         }
-        for done in waiting {
-            let _ = done.send(outcome.clone());
+        for (identity, done) in waiting {
+            let _ = done.send(outcome.clone().map(|()| self.revision_ids.get(&identity).copied()));
         }
+        self.revision_ids.clear();
         if !flushes.is_empty() {
             let answer = self.flush_answer(outcome);
             for done in flushes {
@@ -518,12 +525,20 @@ impl Writer {
     /// Writes records in one transaction, skipping those the database already has.
     fn write(&mut self, records: &[Record]) -> Result<(), StoreError> {
         let backend = self.settings.url.backend;
-        let (written, end) = self.transaction(async |conn, recent_heads| {
+        let (written, end, revisions) = self.transaction(async |conn, recent_heads| {
             let fresh = not_yet_stored(conn, records).await?;
-            let end = append_bodies(conn, backend, fresh.iter().map(|r| &r.body), recent_heads).await?;
+            let (end, revision_ids) = append_bodies(conn, backend, fresh.iter().map(|r| &r.body), recent_heads).await?;
             mark_stored(conn, records).await?;
-            Ok((fresh.len(), end))
+            // Revision ids come in the order of the revisions among the fresh records.
+            let revisions: Vec<((String, u64), i64)> = fresh
+                .iter()
+                .filter(|r| matches!(r.body, RecordBody::Revision(_)))
+                .map(|r| (r.origin.clone(), r.number))
+                .zip(revision_ids)
+                .collect();
+            Ok((fresh.len(), end, revisions))
         })?;
+        self.revision_ids.extend(revisions);
         self.committed(end);
         let skipped = records.len() - written;
         if skipped > 0 {
@@ -585,7 +600,7 @@ impl Writer {
                 }
                 // Not something this toolkit wrote: kept aside, out of the way of the rest.
                 super::record_log::quarantine(&quarantine, &damaged);
-                let end = append_bodies(conn, backend, bodies.iter(), recent_heads).await?;
+                let (end, _) = append_bodies(conn, backend, bodies.iter(), recent_heads).await?;
                 let ids: Vec<i64> = rows.iter().map(|(id, _)| *id).collect();
                 super::outbox::delete(conn, &ids).await?;
                 Ok((rows.len(), end))
@@ -652,13 +667,13 @@ async fn mark_stored(conn: &mut AnyConnection, records: &[Record]) -> Result<(),
 }
 
 /// Appends entries, revisions and views inside the caller's exclusive transaction; returns the
-/// chain's new end, when anything was appended.
+/// chain's new end, when anything was appended, and the ids of the revisions, in order.
 pub(crate) async fn append_bodies<'b>(
     conn: &mut AnyConnection,
     backend: Backend,
     bodies: impl Iterator<Item = &'b RecordBody>,
     recent_heads: &mut RecentHeads,
-) -> Result<Option<(i64, String)>, StoreError> {
+) -> Result<(Option<(i64, String)>, Vec<i64>), StoreError> {
     let mut rows = Vec::new();
     let mut revisions = Vec::new();
     let mut views = super::attest::ViewCounts::new();
@@ -674,8 +689,11 @@ pub(crate) async fn append_bodies<'b>(
     }
     // Revisions and view counts are attested by entries of the chain, after the batch's own.
     let mut attestations = Vec::new();
+    let mut revision_ids = Vec::with_capacity(revisions.len());
     for revision in revisions {
-        attestations.push(EntryRow::from_entry(&super::append_revision(conn, revision).await?.1)?);
+        let (revision_id, attestation) = super::append_revision(conn, revision).await?;
+        revision_ids.push(revision_id);
+        attestations.push(EntryRow::from_entry(&attestation)?);
     }
     if !views.is_empty() {
         super::add_views(conn, &views).await?;
@@ -683,7 +701,7 @@ pub(crate) async fn append_bodies<'b>(
     }
     rows.extend(attestations);
     super::append::append_entries(conn, backend, &mut rows, recent_heads).await?;
-    Ok(rows.last().map(|row| (row.seq, row.hash.clone())))
+    Ok((rows.last().map(|row| (row.seq, row.hash.clone())), revision_ids))
 }
 
 /// Whether the database refused a statement for the data it carried (not for an outage), as
