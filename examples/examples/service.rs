@@ -49,10 +49,26 @@ struct Zaak {
     id: u64,
     naam: String,
     status: String,
-    /// The applicant's citizen number: never in a log line, an audit entry or a snapshot.
+    /// The applicant's citizen number: never in a log line, an audit entry or a snapshot. It
+    /// stays serialisable (a revert keeps the current value of fields the store never saw by
+    /// reading them from the object's own serialisation); the API answers with [`Public`].
     #[audited(redact)]
-    #[serde(default, skip_serializing)]
+    #[serde(default)]
     bsn: String,
+}
+
+/// What the API shows of a zaak: everything but the citizen number.
+#[derive(Serialize)]
+struct Public {
+    id: u64,
+    naam: String,
+    status: String,
+}
+
+impl From<Zaak> for Public {
+    fn from(zaak: Zaak) -> Self {
+        Public { id: zaak.id, naam: zaak.naam, status: zaak.status }
+    }
 }
 
 /// The body of `POST /zaken` and `PUT /zaken/{id}`.
@@ -128,8 +144,8 @@ fn find(state: &AppState, id: u64) -> Result<Zaak, ApiError> {
     state.zaken.0.lock().unwrap().get(&id).cloned().ok_or_else(ApiError::not_found)
 }
 
-async fn list(State(state): State<AppState>) -> Json<Vec<Zaak>> {
-    Json(state.zaken.0.lock().unwrap().values().cloned().collect())
+async fn list(State(state): State<AppState>) -> Json<Vec<Public>> {
+    Json(state.zaken.0.lock().unwrap().values().cloned().map(Public::from).collect())
 }
 
 /// `Audit` is the request's user (401 without one) and the auditor: one call records the
@@ -138,7 +154,7 @@ async fn create(
     State(state): State<AppState>,
     audit: Audit,
     body: Result<Json<ZaakInput>, JsonRejection>,
-) -> Result<Json<Zaak>, ApiError> {
+) -> Result<Json<Public>, ApiError> {
     let Json(input) = body?;
     let id = state.next_id.fetch_add(1, Ordering::Relaxed);
     let zaak = Zaak { id, naam: input.naam, status: input.status, bsn: input.bsn };
@@ -150,18 +166,18 @@ async fn create(
         tracing::info!(zaak_id = id, "zaak_indexed");
         Ok::<_, std::io::Error>(())
     }));
-    Ok(Json(zaak))
+    Ok(Json(zaak.into()))
 }
 
 async fn read(
     State(state): State<AppState>,
     views: AuditViews,
     id: Result<Path<u64>, PathRejection>,
-) -> Result<Json<Zaak>, ApiError> {
+) -> Result<Json<Public>, ApiError> {
     let Path(id) = id?;
     let zaak = find(&state, id)?;
     views.viewed(&zaak);
-    Ok(Json(zaak))
+    Ok(Json(zaak.into()))
 }
 
 async fn update(
@@ -169,14 +185,14 @@ async fn update(
     audit: Audit,
     id: Result<Path<u64>, PathRejection>,
     body: Result<Json<ZaakInput>, JsonRejection>,
-) -> Result<Json<Zaak>, ApiError> {
+) -> Result<Json<Public>, ApiError> {
     let Path(id) = id?;
     let Json(input) = body?;
     let old = find(&state, id)?;
     let new = Zaak { id, naam: input.naam, status: input.status, bsn: input.bsn };
     state.zaken.0.lock().unwrap().insert(id, new.clone());
     audit.changed(&old, &new, "updated via the API").await?;
-    Ok(Json(new))
+    Ok(Json(new.into()))
 }
 
 async fn delete(
@@ -200,7 +216,10 @@ async fn panics() -> &'static str {
 
 /// Publishing needs a service nobody configured: a person must fix it, so it is a
 /// configuration error (logged always, mailed at most once per window), and the client gets a 503.
-async fn publish(State(state): State<AppState>, id: Result<Path<u64>, PathRejection>) -> Result<Json<Zaak>, ApiError> {
+async fn publish(
+    State(state): State<AppState>,
+    id: Result<Path<u64>, PathRejection>,
+) -> Result<Json<Public>, ApiError> {
     let Path(id) = id?;
     let zaak = find(&state, id)?;
     handle_config_error(

@@ -56,7 +56,10 @@ pub use url::Backend;
 pub(crate) use error::db_error;
 pub(crate) use pool::{begin_exclusive, finish, open_writer_pool};
 pub(crate) use read::get;
-pub(crate) use write::{add_views, append_revision, claim, day_text};
+// The mail reporter's rate limit (feature `smtp`) claims through the store's pool.
+#[cfg(feature = "smtp")]
+pub(crate) use write::claim;
+pub(crate) use write::{add_views, append_revision, day_text};
 
 use pool::migrated;
 pub(crate) use pool::open_pool;

@@ -38,6 +38,7 @@ mod sealed {
     pub trait Sealed {}
 }
 
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 const INSERT: &str = "INSERT INTO audit_outbox (created_us, record) VALUES ($1, $2)";
 
 /// The outbox insert on one driver's transaction: the same statement on both.

@@ -315,7 +315,9 @@ impl AuditStore {
     }
 
     /// Views per day (`YYYY-MM-DD`, oldest first) of one object, or of every object of the
-    /// type when `object_id` is `None`, since `since`; days without views are left out.
+    /// type when `object_id` is `None`, since `since`; days without views are left out (the
+    /// explorer's chart).
+    #[cfg(feature = "explorer")]
     pub(crate) async fn views_per_day(
         &self,
         object_type: &str,
