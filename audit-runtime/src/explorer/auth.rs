@@ -16,6 +16,8 @@ use http::header::{HOST, ORIGIN};
 use sha2::Sha256;
 use time::OffsetDateTime;
 
+use crate::store::chain::{hex, unhex};
+
 /// What a request may do in the explorer, as the application's check decides.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Access {
@@ -58,8 +60,7 @@ impl CsrfKey {
     pub(super) fn token(&self, user: &str, object: (&str, &str), version: i64) -> String {
         let expires = OffsetDateTime::now_utc().unix_timestamp() + TOKEN_LIFETIME_SECS;
         let tag = self.mac(&message(expires, user, object, version)).finalize().into_bytes();
-        let hex: String = tag.iter().map(|b| format!("{b:02x}")).collect();
-        format!("{expires}.{hex}")
+        format!("{expires}.{}", hex(&tag))
     }
 
     /// Whether `token` was made by [`token`](Self::token) for the same revert and user, and has
@@ -70,17 +71,10 @@ impl CsrfKey {
         if expires < OffsetDateTime::now_utc().unix_timestamp() {
             return false;
         }
-        let Some(tag) = from_hex(hex) else { return false };
+        let Some(tag) = unhex(hex) else { return false };
         // Constant time: a mismatch's position must not leak through timing.
         self.mac(&message(expires, user, object, version)).verify_slice(&tag).is_ok()
     }
-}
-
-fn from_hex(hex: &str) -> Option<Vec<u8>> {
-    if hex.len() % 2 != 0 {
-        return None;
-    }
-    (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok()).collect()
 }
 
 fn message(expires: i64, user: &str, (object_type, object_id): (&str, &str), version: i64) -> String {

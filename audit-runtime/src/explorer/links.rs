@@ -1,10 +1,9 @@
 //! Links that work under any nest path: every href is the nest path (what the application
 //! nested the explorer under) plus the explorer's own path, its segments percent-encoded.
 
-use std::fmt::Write as _;
-
 use axum::extract::OriginalUri;
 use http::request::Parts;
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
 /// The path the explorer is nested under (`/audit`), empty when it is not nested.
 pub(super) fn nest_path(parts: &Parts) -> String {
@@ -17,18 +16,12 @@ pub(super) fn nest_path(parts: &Parts) -> String {
     prefix.trim_end_matches('/').to_owned()
 }
 
-/// Percent-encodes `text` for a path segment or a query value: everything but RFC 3986's
-/// unreserved characters.
+/// Everything but RFC 3986's unreserved characters.
+const RESERVED: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
+
+/// Percent-encodes `text` for a path segment or a query value.
 pub(super) fn encode(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for byte in text.bytes() {
-        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
-            out.push(byte as char);
-        } else {
-            let _ = write!(out, "%{byte:02X}");
-        }
-    }
-    out
+    utf8_percent_encode(text, RESERVED).to_string()
 }
 
 /// Builds hrefs below the nest path.

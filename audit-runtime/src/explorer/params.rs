@@ -141,24 +141,20 @@ fn parse_action(text: &str) -> Result<Action, ApiError> {
         .ok_or_else(|| invalid("action", format!("{text:?} is not an action; accepted: create, change, delete, view")))
 }
 
-/// Percent-decoding of a query component (`+` is a space, as HTML forms send it).
+/// Percent-decoding of a query component (`+` is a space, as HTML forms send it); `None` when
+/// a `%` is followed by two characters that are not hex digits, or the decoded bytes are not
+/// UTF-8. (A `%` too near the end to start an escape stays a `%`.)
 fn decode(text: &str) -> Option<String> {
     let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' if i + 2 < bytes.len() => {
-                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok()?;
-                out.push(u8::from_str_radix(hex, 16).ok()?);
-                i += 2;
-            }
-            byte => out.push(byte),
-        }
-        i += 1;
+    let malformed = text
+        .match_indices('%')
+        .any(|(at, _)| bytes.get(at + 1..at + 3).is_some_and(|digits| !digits.iter().all(u8::is_ascii_hexdigit)));
+    if malformed {
+        return None;
     }
-    String::from_utf8(out).ok()
+    // `+` first: an encoded plus (`%2B`) stays a plus.
+    let spaced = text.replace('+', " ");
+    percent_encoding::percent_decode_str(&spaced).decode_utf8().ok().map(|text| text.into_owned())
 }
 
 #[cfg(test)]
@@ -171,6 +167,8 @@ mod tests {
         assert_eq!(decode("%C3%A9").as_deref(), Some("é"));
         assert_eq!(decode("%FF"), None);
         assert_eq!(decode("100%").as_deref(), Some("100%"));
+        assert_eq!(decode("a%zzb"), None, "a malformed escape");
+        assert_eq!(decode("%2B+").as_deref(), Some("+ "));
     }
 
     #[test]

@@ -154,7 +154,8 @@ pub(crate) fn from_unix_micros(micros: i64) -> OffsetDateTime {
     OffsetDateTime::from_unix_timestamp_nanos(i128::from(micros) * 1_000).unwrap_or(OffsetDateTime::UNIX_EPOCH)
 }
 
-fn hex(bytes: &[u8]) -> String {
+/// Lower-case hex digits of `bytes`.
+pub(crate) fn hex(bytes: &[u8]) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut out = String::with_capacity(bytes.len() * 2);
     for b in bytes {
@@ -162,6 +163,15 @@ fn hex(bytes: &[u8]) -> String {
         out.push(DIGITS[(b & 0xf) as usize] as char);
     }
     out
+}
+
+/// The bytes `text` spells in hex digits (either case), or `None` when it is not hex.
+#[cfg_attr(not(any(feature = "witness", feature = "explorer")), allow(dead_code))]
+pub(crate) fn unhex(text: &str) -> Option<Vec<u8>> {
+    if text.len() % 2 != 0 || !text.is_ascii() {
+        return None;
+    }
+    (0..text.len()).step_by(2).map(|i| u8::from_str_radix(&text[i..i + 2], 16).ok()).collect()
 }
 
 /// What is wrong at the first broken place of the chain.

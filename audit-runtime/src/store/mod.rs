@@ -19,7 +19,7 @@ mod anchor;
 mod append;
 mod attest;
 mod auditor;
-mod chain;
+pub(crate) mod chain;
 mod dialect;
 mod error;
 mod events;

@@ -42,7 +42,7 @@ use time::OffsetDateTime;
 
 use super::{Anchor, AuditStore, StoreError, VerifyReport};
 
-use keys::unhex;
+use super::chain::unhex;
 pub use keys::{PublicKey, SecretKey};
 pub use schedule::CheckpointSchedule;
 pub(crate) use schedule::{WitnessHook, WitnessSetup};

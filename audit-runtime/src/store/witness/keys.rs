@@ -8,6 +8,7 @@ use time::OffsetDateTime;
 
 use super::{SignedCheckpoint, WitnessError, checkpoint_message, io_error};
 use crate::store::Anchor;
+use crate::store::chain::{hex, unhex};
 
 const SECRET_HEADER: &str = "audit-runtime ed25519 secret key";
 const PUBLIC_HEADER: &str = "audit-runtime ed25519 public key";
@@ -156,17 +157,6 @@ fn parse_key_text(
         return Err(bad("it has more than one key line"));
     }
     unhex(line).and_then(|bytes| bytes.try_into().ok()).ok_or_else(|| bad("the key line is not 64 hex digits"))
-}
-
-pub(super) fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-pub(super) fn unhex(text: &str) -> Option<Vec<u8>> {
-    if text.len() % 2 != 0 || !text.is_ascii() {
-        return None;
-    }
-    (0..text.len()).step_by(2).map(|i| u8::from_str_radix(&text[i..i + 2], 16).ok()).collect()
 }
 
 #[cfg(test)]
