@@ -2,21 +2,13 @@
 //! `pages.rs` otherwise. Times are RFC 3339; a redacted change has `"redacted": true` and no
 //! values.
 
-use axum::response::{Html, IntoResponse, Response};
-use maud::Markup;
 use serde::Serialize;
 use serde_json::Value;
 use time::format_description::well_known::Rfc3339;
 
 use super::chart::DayViews;
 use super::diff::FieldDiff;
-use super::routes::Req;
 use crate::store::{StoredEntry, VerifyReport, Version};
-
-/// `data` as JSON, or the page `render` makes of it.
-pub(super) fn respond<T: Serialize>(req: &Req, data: &T, render: impl FnOnce(&T) -> Markup) -> Response {
-    if req.json { axum::Json(data).into_response() } else { Html(render(data).into_string()).into_response() }
-}
 
 pub(super) fn rfc3339(time: time::OffsetDateTime) -> String {
     time.format(&Rfc3339).unwrap_or_default()
@@ -124,7 +116,8 @@ impl VersionView {
 
 impl From<Version<Value>> for VersionView {
     fn from(version: Version<Value>) -> Self {
-        VersionView { snapshot: version.object.clone(), ..VersionView::meta(&version) }
+        let meta = VersionView::meta(&version);
+        VersionView { snapshot: version.object, ..meta }
     }
 }
 

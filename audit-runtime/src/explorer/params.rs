@@ -1,6 +1,7 @@
 //! The pages' query parameters, parsed with errors that name the parameter and what it accepts.
 
 use std::collections::HashMap;
+use std::ops::RangeInclusive;
 
 use time::format_description::well_known::Rfc3339;
 use time::{Date, OffsetDateTime, Time};
@@ -51,14 +52,27 @@ impl Params {
             .transpose()
     }
 
+    /// `name` as a whole number in `range` (`accepted` says so in words), `default` when not
+    /// given.
+    pub(super) fn number_in(
+        &self,
+        name: &str,
+        range: RangeInclusive<i64>,
+        default: i64,
+        accepted: &str,
+    ) -> Result<i64, ApiError> {
+        match self.number(name, accepted)? {
+            None => Ok(default),
+            Some(number) if range.contains(&number) => Ok(number),
+            Some(number) => Err(invalid(name, format!("{number} is not {accepted}"))),
+        }
+    }
+
     /// `limit`: 1 to [`MAX_LIMIT`], default [`DEFAULT_LIMIT`].
     pub(super) fn limit(&self) -> Result<u32, ApiError> {
         let accepted = format!("a whole number from 1 to {MAX_LIMIT}");
-        match self.number("limit", &accepted)? {
-            None => Ok(DEFAULT_LIMIT),
-            Some(limit) if (1..=i64::from(MAX_LIMIT)).contains(&limit) => Ok(limit as u32),
-            Some(limit) => Err(invalid("limit", format!("{limit} is not {accepted}"))),
-        }
+        let limit = self.number_in("limit", 1..=i64::from(MAX_LIMIT), i64::from(DEFAULT_LIMIT), &accepted)?;
+        Ok(limit as u32)
     }
 
     /// `before`: the keyset cursor, the `seq` of the last entry of the previous page.

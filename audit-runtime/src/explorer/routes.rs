@@ -8,6 +8,8 @@ use axum::extract::{FromRequestParts, Path, RawQuery, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use http::request::Parts;
+use maud::Markup;
+use serde::Serialize;
 use time::OffsetDateTime;
 
 use super::auth::{Access, CsrfKey, cross_site};
@@ -64,6 +66,16 @@ impl Req {
         let status = error.status();
         (status, axum::response::Html(pages::error(self, &error).into_string())).into_response()
     }
+
+    /// What a route found, as the request wants it: its data as JSON or the page `render` makes
+    /// of it, or the error.
+    fn answer<T: Serialize>(&self, result: Result<T, ApiError>, render: impl FnOnce(&T) -> Markup) -> Response {
+        match result {
+            Ok(data) if self.json => axum::Json(data).into_response(),
+            Ok(data) => axum::response::Html(render(&data).into_string()).into_response(),
+            Err(error) => self.fail(error),
+        }
+    }
 }
 
 impl FromRequestParts<Arc<ExplorerState>> for Req {
@@ -95,21 +107,20 @@ const SEARCH_FILTERS: [&str; 8] =
     ["object_type", "object_id", "actor", "action", "request_id", "since", "until", "limit"];
 
 async fn search(State(state): Shared, req: Req, RawQuery(query): RawQuery) -> Response {
+    let params = match Params::parse(query.as_deref(), &SEARCH_PARAMS) {
+        Ok(params) => params,
+        Err(error) => return req.fail(error),
+    };
     let result = async {
-        let params = Params::parse(query.as_deref(), &SEARCH_PARAMS)?;
         let limit = params.limit()?;
-        let page = entries_page(&state.store, params.entry_query()?, limit, |before| {
+        entries_page(&state.store, params.entry_query()?, limit, |before| {
             let filters = params.filters_query(&SEARCH_FILTERS);
             req.links.search(&join_query(&filters, before))
         })
-        .await?;
-        Ok::<_, ApiError>((params, page))
+        .await
     }
     .await;
-    match result {
-        Ok((params, page)) => json::respond(&req, &page, |page| pages::search(&req, &params, page)),
-        Err(error) => req.fail(error),
-    }
+    req.answer(result, |page| pages::search(&req, &params, page))
 }
 
 async fn history(
@@ -132,10 +143,7 @@ async fn history(
         .await
     }
     .await;
-    match result {
-        Ok(page) => json::respond(&req, &page, |page| pages::history(&req, &object_type, &object_id, page)),
-        Err(error) => req.fail(error),
-    }
+    req.answer(result, |page| pages::history(&req, &object_type, &object_id, page))
 }
 
 fn join_query(filters: &str, before: i64) -> String {
@@ -162,18 +170,13 @@ async fn entries_page(
 }
 
 async fn versions(State(state): Shared, req: Req, Path((object_type, object_id)): Path<(String, String)>) -> Response {
-    match state.store.version_snapshots(&object_type, &object_id).await {
-        Ok(versions) => {
-            let page = VersionsPage {
-                revertible: req.access == Access::Write && state.reverts.contains_key(&object_type),
-                versions: versions.into_iter().map(VersionView::from).collect(),
-                object_type,
-                object_id,
-            };
-            json::respond(&req, &page, |page| pages::versions(&req, page))
-        }
-        Err(error) => req.fail(error.into()),
-    }
+    let result = state.store.version_snapshots(&object_type, &object_id).await.map(|versions| VersionsPage {
+        revertible: req.access == Access::Write && state.reverts.contains_key(&object_type),
+        versions: versions.into_iter().map(VersionView::from).collect(),
+        object_type,
+        object_id,
+    });
+    req.answer(result.map_err(ApiError::from), |page| pages::versions(&req, page))
 }
 
 /// A version of the object by id, or a 404 naming the parameter and the versions it has.
@@ -225,10 +228,7 @@ async fn diff_page(
         })
     }
     .await;
-    match result {
-        Ok(page) => json::respond(&req, &page, |page| pages::diff(&req, page)),
-        Err(error) => req.fail(error),
-    }
+    req.answer(result, |page| pages::diff(&req, page))
 }
 
 async fn object_views(
@@ -258,18 +258,7 @@ async fn views_page(
 ) -> Response {
     let result = async {
         let params = Params::parse(query.as_deref(), &["days"])?;
-        let accepted = "a number of days from 1 to 366";
-        let days = match params.number("days", accepted)? {
-            None => 30,
-            Some(days) if (1..=366).contains(&days) => days,
-            Some(days) => {
-                return Err(ApiError::new(400, "invalid", "Invalid query parameter.").with_invalid_param(
-                    "days",
-                    "invalid",
-                    format!("{days} is not {accepted}"),
-                ));
-            }
-        };
+        let days = params.number_in("days", 1..=366, 30, "a number of days from 1 to 366")?;
         let today = OffsetDateTime::now_utc().date();
         let first = today - time::Duration::days(days - 1);
         let counted = store.views_per_day(&object_type, object_id.as_deref(), first).await?;
@@ -277,20 +266,12 @@ async fn views_page(
         Ok(ViewsPage { total: days.iter().map(|d| d.views).sum(), days, object_type, object_id })
     }
     .await;
-    match result {
-        Ok(page) => json::respond(&req, &page, |page| pages::views(&req, page)),
-        Err(error) => req.fail(error),
-    }
+    req.answer(result, |page| pages::views(&req, page))
 }
 
 async fn verify(State(state): Shared, req: Req) -> Response {
-    match state.store.verify().await {
-        Ok(report) => {
-            let page = VerifyPage::from(report);
-            json::respond(&req, &page, |page| pages::verify(&req, page))
-        }
-        Err(error) => req.fail(error.into()),
-    }
+    let result = state.store.verify().await.map(VerifyPage::from).map_err(ApiError::from);
+    req.answer(result, |page| pages::verify(&req, page))
 }
 
 /// What a revert needs: write access, a user to record it by, and a revertible type.
@@ -351,10 +332,7 @@ async fn revert_confirm(
         })
     }
     .await;
-    match result {
-        Ok(page) => json::respond(&req, &page, |page| pages::revert(&req, page)),
-        Err(error) => req.fail(error),
-    }
+    req.answer(result, |page| pages::revert(&req, page))
 }
 
 #[derive(serde::Deserialize)]
