@@ -5,6 +5,7 @@
 //! tasks on the test's thread, so the test's default subscriber sees every line.
 
 mod common;
+mod raw_http;
 
 use std::net::SocketAddr;
 
@@ -20,22 +21,15 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use common::Capture;
+// A response as read off the socket: status, headers and body as bytes.
+use raw_http::RawReply as Reply;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tracing::Instrument as _;
 use tracing_subscriber::filter::LevelFilter;
 use tracing_subscriber::prelude::*;
 
 type Line = Map<String, Value>;
-
-/// A response as read off the socket.
-#[derive(Debug)]
-struct Reply {
-    status: u16,
-    headers: Vec<(String, Vec<u8>)>,
-    body: Vec<u8>,
-}
 
 impl Reply {
     fn header(&self, name: &str) -> Option<&str> {
@@ -61,49 +55,12 @@ impl Reply {
 /// Sends `head` (request line and headers, without the final blank line) and `body` over a new
 /// connection with `Connection: close`, and reads the whole response.
 async fn send_raw(addr: SocketAddr, head: &[u8], body: &[u8]) -> Reply {
-    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
     let mut request = head.to_vec();
     request.extend_from_slice(
         format!("\r\nHost: test\r\nConnection: close\r\nContent-Length: {}\r\n\r\n", body.len()).as_bytes(),
     );
     request.extend_from_slice(body);
-    stream.write_all(&request).await.expect("write");
-    let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).await.expect("read");
-    parse_reply(&raw)
-}
-
-fn parse_reply(raw: &[u8]) -> Reply {
-    let end = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap_or_else(|| panic!("no head in {raw:?}"));
-    let head = std::str::from_utf8(&raw[..end]).expect("ASCII head");
-    let mut lines = head.split("\r\n");
-    let status_line = lines.next().expect("status line");
-    let status = status_line.split(' ').nth(1).and_then(|s| s.parse().ok()).expect("status code");
-    let headers: Vec<(String, Vec<u8>)> = lines
-        .map(|line| {
-            let (name, value) = line.split_once(':').expect("header line");
-            (name.to_owned(), value.trim().as_bytes().to_vec())
-        })
-        .collect();
-    let mut body = raw[end + 4..].to_vec();
-    let chunked = headers.iter().any(|(k, v)| k.eq_ignore_ascii_case("transfer-encoding") && v == b"chunked");
-    if chunked {
-        body = dechunk(&body);
-    }
-    Reply { status, headers, body }
-}
-
-fn dechunk(mut raw: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    loop {
-        let line_end = raw.windows(2).position(|w| w == b"\r\n").expect("chunk size line");
-        let size = usize::from_str_radix(std::str::from_utf8(&raw[..line_end]).unwrap().trim(), 16).unwrap();
-        if size == 0 {
-            return out;
-        }
-        out.extend_from_slice(&raw[line_end + 2..line_end + 2 + size]);
-        raw = &raw[line_end + 4 + size..];
-    }
+    raw_http::exchange(addr, &request).await
 }
 
 async fn get_path(addr: SocketAddr, path: &str, headers: &[(&str, &[u8])]) -> Reply {

@@ -3,6 +3,9 @@
 //! value, and a raw HTTP/1.1 client over real sockets.
 #![allow(dead_code)] // each test binary uses a different part
 
+#[path = "../raw_http/mod.rs"]
+mod raw_http;
+
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -16,7 +19,6 @@ use axum::extract::Request;
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use serde::{Deserialize, Serialize};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// Where the application nests the explorer: two segments, so that a link that forgot the
 /// nest path (or kept only part of it) fails.
@@ -187,17 +189,14 @@ impl Reply {
 
 /// One HTTP/1.1 request over a new connection (`Connection: close`); `path` is absolute.
 pub async fn request(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> Reply {
-    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
-    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    let mut request = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
     for (name, value) in headers {
-        head.push_str(&format!("{name}: {value}\r\n"));
+        request.push_str(&format!("{name}: {value}\r\n"));
     }
-    head.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
-    stream.write_all(head.as_bytes()).await.unwrap();
-    stream.write_all(body.as_bytes()).await.unwrap();
-    let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).await.unwrap();
-    parse_reply(&raw)
+    request.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
+    let raw = raw_http::exchange(addr, request.as_bytes()).await;
+    let headers = raw.headers.into_iter().map(|(name, value)| (name, String::from_utf8(value).expect("ASCII header")));
+    Reply { status: raw.status, headers: headers.collect(), body: String::from_utf8(raw.body).expect("UTF-8 body") }
 }
 
 pub async fn get(addr: SocketAddr, path: &str, token: &str) -> Reply {
@@ -207,37 +206,6 @@ pub async fn get(addr: SocketAddr, path: &str, token: &str) -> Reply {
 pub async fn get_json(addr: SocketAddr, path: &str, token: &str) -> Reply {
     let auth = format!("Bearer {token}");
     request(addr, "GET", path, &[("Authorization", &auth), ("Accept", "application/json")], "").await
-}
-
-fn parse_reply(raw: &[u8]) -> Reply {
-    let end = raw.windows(4).position(|w| w == b"\r\n\r\n").expect("a response head");
-    let head = std::str::from_utf8(&raw[..end]).unwrap();
-    let mut lines = head.split("\r\n");
-    let status = lines.next().unwrap().split(' ').nth(1).unwrap().parse().unwrap();
-    let headers: Vec<(String, String)> = lines
-        .map(|line| {
-            let (name, value) = line.split_once(':').unwrap();
-            (name.to_owned(), value.trim().to_owned())
-        })
-        .collect();
-    let mut body = raw[end + 4..].to_vec();
-    if headers.iter().any(|(k, v)| k.eq_ignore_ascii_case("transfer-encoding") && v == "chunked") {
-        body = dechunk(&body);
-    }
-    Reply { status, headers, body: String::from_utf8(body).expect("UTF-8 body") }
-}
-
-fn dechunk(mut raw: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    loop {
-        let line_end = raw.windows(2).position(|w| w == b"\r\n").expect("chunk size");
-        let size = usize::from_str_radix(std::str::from_utf8(&raw[..line_end]).unwrap().trim(), 16).unwrap();
-        if size == 0 {
-            return out;
-        }
-        out.extend_from_slice(&raw[line_end + 2..line_end + 2 + size]);
-        raw = &raw[line_end + 4 + size..];
-    }
 }
 
 /// Every `href="..."` of an HTML text (attribute entities decoded).
