@@ -1,7 +1,9 @@
 //! Spans beside what users pick today, in one run:
 //!
-//! - `json`: a `#[trace_span]` call (one field, one event inside) with our JSON layer, beside
-//!   `#[tracing::instrument]` with `tracing_subscriber::fmt().json()`; both write to a sink.
+//! - `json`: a `#[trace_span]` call (one field) with our JSON layer at level info, beside
+//!   `#[tracing::instrument]` with `tracing_subscriber::fmt().json()` (info by default); both
+//!   write to a sink, with one event inside the span and with none. Our layer as the crate's
+//!   set-ups build it (with its `LogFilter`), and as a plain layer (the registry keeps the span).
 //! - `otlp`: a `#[trace_span]` call exported through the layer `OtlpConfig::build` gives (alone
 //!   in the subscriber, so the fast path records the span without a `tracing` span) to an SDK
 //!   `SpanExporter`, beside `#[tracing::instrument]` through `tracing-opentelemetry` and the
@@ -20,7 +22,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use audit_runtime::logging::JsonLayer;
+use audit_runtime::logging::{JsonLayer, LogFilter};
 use audit_runtime::telemetry::OtlpConfig;
 use audit_runtime::trace_span;
 use criterion::{Criterion, criterion_group, criterion_main};
@@ -39,6 +41,16 @@ fn ours_logged(id: u64) -> u64 {
 #[tracing::instrument]
 fn peer_logged(id: u64) -> u64 {
     tracing::info!("work_done");
+    black_box(id)
+}
+
+#[trace_span(fields(id))]
+fn ours_quiet(id: u64) -> u64 {
+    black_box(id)
+}
+
+#[tracing::instrument]
+fn peer_quiet(id: u64) -> u64 {
     black_box(id)
 }
 
@@ -76,13 +88,23 @@ impl SpanExporter for NoopExporter {
 
 fn json(c: &mut Criterion) {
     let mut group = c.benchmark_group("spans/json");
+    let subscriber = tracing_subscriber::registry()
+        .with(JsonLayer::new(std::io::sink).with_filter(LogFilter::level(LevelFilter::INFO)));
+    tracing::subscriber::with_default(subscriber, || {
+        group.bench_function("event inside/trace_span + JsonLayer", |b| b.iter(|| ours_logged(black_box(7))));
+        group.bench_function("no event/trace_span + JsonLayer", |b| b.iter(|| ours_quiet(black_box(7))));
+    });
     let subscriber = tracing_subscriber::registry().with(JsonLayer::new(std::io::sink));
     tracing::subscriber::with_default(subscriber, || {
-        group.bench_function("trace_span + JsonLayer", |b| b.iter(|| ours_logged(black_box(7))));
+        group.bench_function("event inside/trace_span + plain JsonLayer", |b| b.iter(|| ours_logged(black_box(7))));
+        group.bench_function("no event/trace_span + plain JsonLayer", |b| b.iter(|| ours_quiet(black_box(7))));
     });
     let subscriber = tracing_subscriber::fmt().json().with_writer(std::io::sink).finish();
     tracing::subscriber::with_default(subscriber, || {
-        group.bench_function("tracing::instrument + fmt().json()", |b| b.iter(|| peer_logged(black_box(7))));
+        group.bench_function("event inside/tracing::instrument + fmt().json()", |b| {
+            b.iter(|| peer_logged(black_box(7)))
+        });
+        group.bench_function("no event/tracing::instrument + fmt().json()", |b| b.iter(|| peer_quiet(black_box(7))));
     });
     group.finish();
 }
@@ -152,7 +174,8 @@ fn otlp_exporter_thread(c: &mut Criterion) {
 
 fn disabled(c: &mut Criterion) {
     let mut group = c.benchmark_group("spans/disabled");
-    let subscriber = tracing_subscriber::registry().with(JsonLayer::new(std::io::sink).with_filter(LevelFilter::INFO));
+    let subscriber = tracing_subscriber::registry()
+        .with(JsonLayer::new(std::io::sink).with_filter(LogFilter::level(LevelFilter::INFO)));
     tracing::subscriber::with_default(subscriber, || {
         group.bench_function("trace_span(level = debug)", |b| b.iter(|| ours_disabled(black_box(7))));
         group.bench_function("tracing::instrument(level = debug)", |b| b.iter(|| peer_disabled(black_box(7))));

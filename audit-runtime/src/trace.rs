@@ -34,10 +34,10 @@ use tracing::Instrument as _;
 use tracing::instrument::Instrumented;
 
 mod fn_span;
-#[cfg(feature = "otlp")]
 pub(crate) mod recorder;
 #[cfg(feature = "otlp")]
-pub(crate) use fn_span::{FnCallsite, Parent, Role, role_of};
+pub(crate) use fn_span::Parent;
+pub(crate) use fn_span::{FnCallsite, Role, role_of};
 
 /// The name of the W3C trace-context header.
 pub const TRACEPARENT_HEADER: &str = "traceparent";

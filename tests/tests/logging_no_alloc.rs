@@ -1,12 +1,15 @@
 //! An enabled event through our JSON layer allocates nothing once the per-thread buffers have
-//! grown: the line is built in a reused buffer and written with one call. The allocator counts
+//! grown: the line is built in a reused buffer and written with one call. Nor does a
+//! `#[trace_span]` call: its fields go into a buffer the thread reuses. The allocator counts
 //! the allocations of the current thread only: the test harness's own threads may allocate at
 //! any time.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 
-use audit_runtime::logging::JsonLayer;
+use audit_runtime::logging::{JsonLayer, LogFilter};
+use audit_runtime::trace_span;
+use tracing_subscriber::filter::LevelFilter;
 use tracing_subscriber::prelude::*;
 
 struct CountingAllocator;
@@ -71,5 +74,35 @@ fn an_enabled_event_does_not_allocate_after_warm_up() {
         }
         let allocations = allocations() - before;
         assert_eq!(allocations, 0, "1000 events inside a span allocated {allocations} times");
+    });
+}
+
+#[trace_span(fields(order_id, region = "eu-west"))]
+fn handle(order_id: u64, log: bool) -> u64 {
+    if log {
+        tracing::info!(attempt = 1, "order_handled");
+    }
+    order_id
+}
+
+#[test]
+fn a_function_span_does_not_allocate_after_warm_up() {
+    let layer = JsonLayer::new(std::io::sink).with_filter(LogFilter::level(LevelFilter::INFO));
+    let subscriber = tracing_subscriber::registry().with(layer);
+    tracing::subscriber::with_default(subscriber, || {
+        let request = tracing::info_span!("request", request_id = "2f9e9a5b");
+        let _entered = request.enter();
+        for i in 0..10 {
+            handle(i, true);
+            handle(i, false);
+        }
+        for log in [false, true] {
+            let before = allocations();
+            for i in 0..1000 {
+                std::hint::black_box(handle(i, log));
+            }
+            let allocations = allocations() - before;
+            assert_eq!(allocations, 0, "1000 spans (event inside: {log}) allocated {allocations} times");
+        }
     });
 }

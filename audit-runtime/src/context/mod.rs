@@ -8,13 +8,14 @@
 //! fields where these functions find them.
 
 pub(crate) mod fields;
-#[cfg(feature = "otlp")]
 pub(crate) mod spans;
 
+use tracing_core::span::Id;
 use tracing_subscriber::Registry;
 use tracing_subscriber::registry::LookupSpan;
 
 use fields::SpanFields;
+use spans::Enclosing;
 
 /// The key of the request id.
 pub const REQUEST_ID: &str = "request_id";
@@ -35,7 +36,7 @@ pub const TASK_ID: &str = "task_id";
 /// });
 /// ```
 pub fn current_field(key: &str) -> Option<serde_json::Value> {
-    with_current_json(key, |json| serde_json::from_str(json).ok()).flatten()
+    serde_json::from_str(&current_json(key)?).ok()
 }
 
 /// The bound request id, if any. A non-string value is given as its JSON text.
@@ -58,20 +59,37 @@ pub fn current_string(key: &str) -> Option<String> {
     }
 }
 
-fn with_current_json<R>(key: &str, read: impl FnOnce(&str) -> R) -> Option<R> {
-    let span = tracing::Span::current();
-    let id = span.id()?;
-    let mut read = Some(read);
-    tracing::dispatcher::get_default(|dispatch| {
-        let registry = dispatch.downcast_ref::<Registry>()?;
-        let start = registry.span(&id)?;
-        for span in start.scope() {
-            let extensions = span.extensions();
-            if let Some(json) = extensions.get::<SpanFields>().and_then(|fields| fields.get(key)) {
-                return read.take().map(|read| read(json));
-            }
+/// The JSON text of `key` in the innermost enclosing span that recorded it.
+fn current_json(key: &str) -> Option<String> {
+    let mut found = None;
+    // The spans entered on this thread, innermost first (some are `#[trace_span]` spans that
+    // have no `tracing` span), as the log layers flatten them; without any, the current
+    // `tracing` span and its parents.
+    let walked = spans::enclosing(|enclosing| match enclosing {
+        Enclosing::Fields(fields) => {
+            found = fields.get(key).map(str::to_owned);
+            found.is_none()
         }
-        None
+        Enclosing::Tracing { id, outer } => registered_json(id, outer, key, &mut found) && found.is_none(),
+    });
+    if !walked {
+        registered_json(&tracing::Span::current().id()?, None, key, &mut found);
+    }
+    found
+}
+
+/// Looks for `key` in the `tracing` span `id` and its parents (see `spans::walk_registered`).
+fn registered_json(id: &Id, outer: Option<&Id>, key: &str, found: &mut Option<String>) -> bool {
+    tracing::dispatcher::get_default(|dispatch| {
+        let Some(registry) = dispatch.downcast_ref::<Registry>() else { return false };
+        spans::walk_registered(registry.span(id), outer, |span| {
+            let extensions = span.extensions();
+            let Some(fields) = extensions.get::<SpanFields>() else { return false };
+            if found.is_none() {
+                *found = fields.get(key).map(str::to_owned);
+            }
+            fields.detached
+        })
     })
 }
 

@@ -63,12 +63,12 @@ impl LineFormat for ConsoleFormat {
     }
 
     /// A span value (JSON text): strings without their quotes when unambiguous.
-    fn push_span_value(&self, out: &mut Vec<u8>, json: &str) {
-        let bytes = json.as_bytes();
+    fn push_span_value(&self, out: &mut Vec<u8>, json: &[u8]) {
+        let bytes = json;
         let plain_string = bytes.len() >= 2
             && bytes[0] == b'"'
             && bytes[bytes.len() - 1] == b'"'
-            && !json[1..json.len() - 1].contains([' ', '=', '\\']);
+            && !bytes[1..bytes.len() - 1].iter().any(|b| matches!(b, b' ' | b'=' | b'\\'));
         if plain_string {
             out.extend_from_slice(&bytes[1..bytes.len() - 1]);
         } else {

@@ -11,6 +11,7 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::{Layer, Registry};
 
 use super::config::{ConfigError, Level, LevelSpec, LogConfig, LogFormat, vars};
+use super::filter::LogFilter;
 use super::layer::{ConsoleLayer, JsonLayer};
 
 /// Lines a file sink may hold in memory before the caller waits for the disk: enough for
@@ -75,11 +76,11 @@ impl LogConfig {
                 LogFormat::Json => JsonLayer::new(std::io::stdout)
                     .with_source(&self.source)
                     .critical_only(level.is_critical_only())
-                    .with_filter(level.env_filter())
+                    .with_filter(LogFilter::env(level.env_filter()))
                     .boxed(),
                 LogFormat::Console => ConsoleLayer::new(std::io::stdout, self.ansi.unwrap_or_else(stdout_wants_colour))
                     .critical_only(level.is_critical_only())
-                    .with_filter(level.env_filter())
+                    .with_filter(LogFilter::env(level.env_filter()))
                     .boxed(),
             };
             layers.push(layer);
@@ -133,7 +134,7 @@ impl LogConfig {
         let layer = JsonLayer::new(writer)
             .with_source(&self.source)
             .critical_only(level.is_critical_only())
-            .with_filter(level.env_filter())
+            .with_filter(LogFilter::env(level.env_filter()))
             .boxed();
         Ok((layer, guard))
     }

@@ -60,8 +60,8 @@ impl LineFormat for JsonFormat {
     }
 
     #[inline]
-    fn push_span_value(&self, out: &mut Vec<u8>, json: &str) {
-        out.extend_from_slice(json.as_bytes());
+    fn push_span_value(&self, out: &mut Vec<u8>, json: &[u8]) {
+        out.extend_from_slice(json);
     }
 
     fn push_hex_id(&self, out: &mut Vec<u8>, id: u128, width: usize) {

@@ -12,7 +12,7 @@ use tracing_core::span::{Attributes, Id, Record};
 use tracing_core::{Event, Level, Metadata, Subscriber};
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::layer::{Context, Layer};
-use tracing_subscriber::registry::LookupSpan;
+use tracing_subscriber::registry::{LookupSpan, SpanRef};
 
 use super::console::ConsoleFormat;
 use super::format;
@@ -22,6 +22,7 @@ use super::keys;
 pub(crate) use super::span_fields::{SpanFieldVisitor, SpanFields};
 pub(crate) use super::values::ErrorChain;
 use super::values::shrink_if_huge;
+use crate::context::spans::{self, Enclosing};
 
 /// The level names of the schema, as they appear in the `level` key.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -86,7 +87,7 @@ pub(crate) trait LineFormat: Send + Sync + 'static {
     /// An error and its source chain.
     fn push_error(&self, out: &mut Vec<u8>, error: &(dyn Error + 'static));
     /// A span field's value, encoded as JSON when it was recorded.
-    fn push_span_value(&self, out: &mut Vec<u8>, json: &str);
+    fn push_span_value(&self, out: &mut Vec<u8>, json: &[u8]);
     /// A trace or span id as `width` lower-case hex digits (feature `otlp`).
     #[cfg_attr(not(feature = "otlp"), allow(dead_code))]
     fn push_hex_id(&self, out: &mut Vec<u8>, id: u128, width: usize);
@@ -350,7 +351,7 @@ impl<W, F: LineFormat> LineLayer<W, F> {
         // records for the exporter alone has no `tracing` span to carry them).
         #[cfg(feature = "otlp")]
         if event.is_contextual() {
-            if let Some((trace_id, span_id)) = crate::context::spans::current_log_ids() {
+            if let Some((trace_id, span_id)) = spans::current_log_ids() {
                 for (key, id, width) in [(keys::TRACE_ID, trace_id, 32), (keys::SPAN_ID, u128::from(span_id), 16)] {
                     if keys.push_key(&self.format, context, key) {
                         self.format.push_hex_id(context, id, width);
@@ -358,22 +359,63 @@ impl<W, F: LineFormat> LineLayer<W, F> {
                 }
             }
         }
-        // Fields of enclosing spans, innermost first; a key already written wins.
-        if let Some(scope) = ctx.event_scope(event) {
-            for span in scope {
-                let extensions = span.extensions();
-                let Some(span_fields) = extensions.get::<SpanFields>() else { continue };
-                for (key, value) in &span_fields.entries {
-                    if keys.push_key(&self.format, context, key) {
-                        self.format.push_span_value(context, value);
+        // Fields of enclosing spans, innermost first; a key already written wins. The spans
+        // entered on this thread, in the order they were entered (some have no `tracing`
+        // span); or, for an event given its parent, that span and its parents.
+        let format = &self.format;
+        let walked = event.is_contextual()
+            && spans::enclosing(|enclosing| {
+                match enclosing {
+                    Enclosing::Fields(fields) => push_fields(format, &mut keys, context, fields.iter()),
+                    Enclosing::Tracing { id, outer } => {
+                        return spans::walk_registered(ctx.span(id), outer, |span| {
+                            push_registered(format, &mut keys, context, span)
+                        });
                     }
                 }
+                true
+            });
+        if !walked {
+            for span in ctx.event_scope(event).into_iter().flatten() {
+                let _ = push_registered(format, &mut keys, context, &span);
             }
         }
         let parts = LineParts { name, own_fields: own, context, level, source: &self.source };
         self.format.write_line(line, &parts, event.metadata());
         true
     }
+}
+
+/// Writes a span's fields unless the line has their keys already.
+#[inline]
+fn push_fields<'f, F: LineFormat>(
+    format: &F,
+    keys: &mut KeySet<'_>,
+    out: &mut Vec<u8>,
+    fields: impl Iterator<Item = (&'static str, &'f [u8])>,
+) {
+    for (key, value) in fields {
+        if keys.push_key(format, out, key) {
+            format.push_span_value(out, value);
+        }
+    }
+}
+
+/// Writes the fields the log layers recorded on the `tracing` span `span`; true when it was
+/// given its parent (see [`SpanFields::detached`]).
+fn push_registered<F: LineFormat, S>(
+    format: &F,
+    keys: &mut KeySet<'_>,
+    out: &mut Vec<u8>,
+    span: &SpanRef<'_, S>,
+) -> bool
+where
+    S: for<'a> LookupSpan<'a>,
+{
+    let extensions = span.extensions();
+    let Some(span_fields) = extensions.get::<SpanFields>() else { return false };
+    push_fields(format, keys, out, span_fields.entries.iter().map(|(key, value)| (*key, value.as_bytes())));
+    span_fields.detached
 }
 
 impl<S, W, F> Layer<S> for LineLayer<W, F>
@@ -389,7 +431,7 @@ where
             // Another of our layers recorded it already.
             return;
         }
-        let mut fields = SpanFields::default();
+        let mut fields = SpanFields { detached: !attrs.is_contextual(), ..SpanFields::default() };
         attrs.record(&mut SpanFieldVisitor { fields: &mut fields });
         extensions.insert(fields);
     }
@@ -405,6 +447,14 @@ where
                 extensions.insert(fields);
             }
         }
+    }
+
+    fn on_enter(&self, id: &Id, _ctx: Context<'_, S>) {
+        spans::push_tracing(id, None);
+    }
+
+    fn on_exit(&self, id: &Id, _ctx: Context<'_, S>) {
+        spans::pop_tracing(id);
     }
 
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
@@ -483,7 +533,7 @@ where
     }
 }
 
-/// Both public layers are the shared core behind a name; forward the three hooks we use.
+/// Both public layers are the shared core behind a name; forward the hooks we use.
 macro_rules! forward_layer {
     ($ty:ident) => {
         impl<S, W> Layer<S> for $ty<W>
@@ -496,6 +546,12 @@ macro_rules! forward_layer {
             }
             fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
                 self.inner.on_record(id, values, ctx)
+            }
+            fn on_enter(&self, id: &Id, ctx: Context<'_, S>) {
+                self.inner.on_enter(id, ctx)
+            }
+            fn on_exit(&self, id: &Id, ctx: Context<'_, S>) {
+                self.inner.on_exit(id, ctx)
             }
             fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
                 self.inner.on_event(event, ctx)

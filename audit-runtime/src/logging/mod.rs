@@ -31,6 +31,7 @@
 
 mod config;
 mod console;
+mod filter;
 mod format;
 mod init;
 mod json;
@@ -42,6 +43,7 @@ pub(crate) mod span_fields;
 pub(crate) mod values;
 
 pub use config::{ConfigError, Level, LevelSpec, LogConfig, LogFormat, vars};
+pub use filter::LogFilter;
 pub use init::{LogGuard, init_from_env};
 pub use json_value::{JsonValue, REDACTED};
 pub use layer::{ConsoleLayer, JsonLayer};

@@ -1,37 +1,60 @@
 //! The span-field cache's writer: each span's fields, encoded as JSON once when recorded, kept
-//! in the span's extensions (as `context::fields::SpanFields`) and flattened into every line
-//! written inside the span.
+//! in the span's extensions (as `context::fields::SpanFields`) or, for a span `#[trace_span]`
+//! records itself, in its entry on the per-thread context (`context::fields::FlatFields`), and
+//! flattened into every line written inside the span.
 
 use std::error::Error;
 use std::fmt;
 
 use tracing_core::field::{Field, Visit};
 
+use crate::context::fields::FlatFields;
 pub(crate) use crate::context::fields::SpanFields;
 
 use super::format;
 use super::values::{push_debug_value, push_error_chain};
 
-/// Records span fields as JSON values.
-pub(crate) struct SpanFieldVisitor<'a> {
-    pub(crate) fields: &'a mut SpanFields,
+/// Where a span's encoded field values are kept.
+pub(crate) trait FieldStore {
+    /// Keeps the value `write` writes as `key`'s.
+    fn encode(&mut self, key: &'static str, write: impl FnOnce(&mut Vec<u8>));
 }
 
-impl SpanFieldVisitor<'_> {
+impl FieldStore for SpanFields {
+    fn encode(&mut self, key: &'static str, write: impl FnOnce(&mut Vec<u8>)) {
+        let mut out = Vec::new();
+        write(&mut out);
+        // Everything the encoders write is valid UTF-8 (escaped JSON text).
+        let text = String::from_utf8(out).unwrap_or_default();
+        self.set(key, text);
+    }
+}
+
+impl FieldStore for FlatFields {
+    #[inline]
+    fn encode(&mut self, key: &'static str, write: impl FnOnce(&mut Vec<u8>)) {
+        write(&mut self.text);
+        self.end_value(key);
+    }
+}
+
+/// Records span fields as JSON values.
+pub(crate) struct SpanFieldVisitor<'a, T = SpanFields> {
+    pub(crate) fields: &'a mut T,
+}
+
+impl<T: FieldStore> SpanFieldVisitor<'_, T> {
+    #[inline]
     fn encode(&mut self, field: &Field, write: impl FnOnce(&mut Vec<u8>)) {
         // `otel.*` fields steer the span exporter (its name, a remote parent): not log data.
         if field.name().starts_with("otel.") {
             return;
         }
-        let mut out = Vec::new();
-        write(&mut out);
-        // Everything the encoders write is valid UTF-8 (escaped JSON text).
-        let text = String::from_utf8(out).unwrap_or_default();
-        self.fields.set(field.name(), text);
+        self.fields.encode(field.name(), write);
     }
 }
 
-impl Visit for SpanFieldVisitor<'_> {
+impl<T: FieldStore> Visit for SpanFieldVisitor<'_, T> {
     fn record_f64(&mut self, field: &Field, value: f64) {
         self.encode(field, |out| format::push_f64(out, value));
     }

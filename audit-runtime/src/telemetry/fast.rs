@@ -225,7 +225,18 @@ fn begin_with(dispatch: &Dispatch, probe: &'static FnCallsite, parent: &Parent, 
         open.start = clock::start();
         open.into_record()
     });
-    let entry = Entry { trace_id, span_id, sampled, log_ids: shared.hot.log_ids, tracing_id: None, fast: true, open };
+    let entry = Entry {
+        trace_id,
+        span_id,
+        sampled,
+        ids: true,
+        log_ids: shared.hot.log_ids,
+        tracing_id: None,
+        fast: true,
+        pushers: 0,
+        open,
+        fields: None,
+    };
     *slot = Some(FastSpan { entry, keep: None });
 }
 
@@ -242,20 +253,25 @@ fn registry_ids(dispatch: &Dispatch, id: &Id) -> Option<Current> {
 /// An event logged while a fast span is the innermost on this thread becomes one of its span
 /// events (and an error fails it). False when the innermost span is not a fast one.
 pub(crate) fn on_event(event: &Event<'_>) -> bool {
-    match context::with_stack(|stack| stack.last().map(|e| (e.fast, e.open.is_some()))).flatten() {
-        Some((true, true)) => {}
-        Some((true, false)) => return true,
-        _ => return false,
-    }
+    // The innermost span the exporter knows (spans only the log layers want are not its).
+    let innermost = |stack: &mut Vec<Entry>| stack.iter().rposition(|e| e.ids);
+    let at =
+        match context::with_stack(|stack| innermost(stack).map(|at| (at, stack[at].fast, stack[at].open.is_some())))
+            .flatten()
+        {
+            Some((at, true, true)) => at,
+            Some((_, true, false)) => return true,
+            _ => return false,
+        };
     // The record is taken off the stack while the event's fields are read: user code (`Debug`
     // impls) runs then, and may log.
-    let taken = context::with_stack(|stack| stack.last_mut().and_then(|e| e.open.take())).flatten();
+    let taken = context::with_stack(|stack| stack.get_mut(at).and_then(|e| e.open.take())).flatten();
     let Some(mut open) = taken.and_then(OpenSpan::from_record) else {
         return true;
     };
     body::encode_event(&mut open, event);
     context::with_stack(|stack| {
-        if let Some(entry) = stack.last_mut().filter(|e| e.open.is_none()) {
+        if let Some(entry) = stack.get_mut(at).filter(|e| e.fast && e.open.is_none()) {
             entry.open = Some(open.into_record());
         }
     });

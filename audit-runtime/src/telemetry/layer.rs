@@ -16,7 +16,7 @@ use super::fast;
 use super::ids;
 use super::record::OpenSpan;
 use super::sampler::Sampler;
-use crate::context::spans::{self as context, Entry, SpanIds};
+use crate::context::spans::{self as context, Assigned, SpanIds};
 use crate::logging::layer::{SpanFieldVisitor, SpanFields};
 use crate::trace::TraceParent;
 
@@ -123,7 +123,7 @@ where
                     fields.set(SPAN_ID_KEY, span_hex);
                 }
                 None => {
-                    let mut fields = SpanFields::default();
+                    let mut fields = SpanFields { detached: !attrs.is_contextual(), ..SpanFields::default() };
                     attrs.record(&mut SpanFieldVisitor { fields: &mut fields });
                     fields.set(TRACE_ID_KEY, trace_hex);
                     fields.set(SPAN_ID_KEY, span_hex);
@@ -156,19 +156,16 @@ where
         let Some(span) = ctx.span(id) else { return };
         let extensions = span.extensions();
         let Some(ids) = extensions.get::<SpanIds>() else { return };
-        context::push(Entry {
-            trace_id: ids.trace_id,
-            span_id: ids.span_id,
-            sampled: ids.sampled,
-            log_ids: self.log_ids,
-            tracing_id: Some(id.clone()),
-            fast: false,
-            open: None,
-        });
+        let assigned =
+            Assigned { trace_id: ids.trace_id, span_id: ids.span_id, sampled: ids.sampled, log_ids: self.log_ids };
+        context::push_tracing(id, Some(assigned));
     }
 
-    fn on_exit(&self, id: &Id, _ctx: Context<'_, S>) {
-        context::pop_tracing(id);
+    fn on_exit(&self, id: &Id, ctx: Context<'_, S>) {
+        // Only what `on_enter` pushed.
+        if ctx.span(id).is_some_and(|span| span.extensions().get::<SpanIds>().is_some()) {
+            context::pop_tracing(id);
+        }
     }
 
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {

@@ -15,7 +15,6 @@ use tracing::span::Id;
 use tracing::subscriber::Interest;
 use tracing::{Instrument as _, Metadata, Span};
 
-#[cfg(feature = "otlp")]
 use super::recorder::{self, FastSpan};
 
 /// What a `#[trace_span]` callsite is for.
@@ -32,7 +31,6 @@ pub(crate) enum Role {
 static FN_CALLSITES: RwLock<Vec<(usize, Role)>> = RwLock::new(Vec::new());
 
 /// The role of `meta` when it belongs to a `#[trace_span]` callsite.
-#[cfg(feature = "otlp")]
 pub(crate) fn role_of(meta: &Metadata<'_>) -> Option<Role> {
     if !meta.is_span() {
         return None;
@@ -60,6 +58,9 @@ pub struct FnCallsite {
     /// For a probe: the last exporter that asked and its answer, `exporter id << 2 | 2 | wanted`
     /// (zero: nothing cached). Cleared whenever `tracing` rebuilds interests (filters changed).
     export_cache: AtomicU64,
+    /// For a probe: the same for the log layers, keyed by the id of the first log filter of the
+    /// subscriber that asked.
+    log_cache: AtomicU64,
 }
 
 impl FnCallsite {
@@ -80,10 +81,10 @@ impl FnCallsite {
             interest: AtomicU8::new(INTEREST_UNKNOWN),
             registration: AtomicU8::new(UNREGISTERED),
             export_cache: AtomicU64::new(0),
+            log_cache: AtomicU64::new(0),
         }
     }
 
-    #[cfg(feature = "otlp")]
     pub(crate) fn meta(&self) -> &'static Metadata<'static> {
         self.meta
     }
@@ -133,6 +134,17 @@ impl FnCallsite {
     pub(crate) fn cache_export(&self, exporter_id: u64, wanted: bool) {
         self.export_cache.store(exporter_id << 2 | 2 | u64::from(wanted), Ordering::Relaxed);
     }
+
+    /// The cached answer of the log layers whose first filter is `filter_id`, if any.
+    #[inline]
+    pub(crate) fn cached_logs(&self, filter_id: u64) -> Option<bool> {
+        let cached = self.log_cache.load(Ordering::Relaxed);
+        (cached != 0 && cached >> 2 == filter_id).then_some(cached & 1 == 1)
+    }
+
+    pub(crate) fn cache_logs(&self, filter_id: u64, wanted: bool) {
+        self.log_cache.store(filter_id << 2 | 2 | u64::from(wanted), Ordering::Relaxed);
+    }
 }
 
 impl Callsite for FnCallsite {
@@ -147,6 +159,7 @@ impl Callsite for FnCallsite {
         self.interest.store(value, Ordering::SeqCst);
         // Filters may have changed: the exporter asks again.
         self.export_cache.store(0, Ordering::Relaxed);
+        self.log_cache.store(0, Ordering::Relaxed);
     }
 
     fn metadata(&self) -> &Metadata<'_> {
@@ -181,7 +194,6 @@ impl Parent {
 #[derive(Debug)]
 pub struct FnSpan {
     span: Span,
-    #[cfg(feature = "otlp")]
     fast: Option<FastSpan>,
 }
 
@@ -189,11 +201,7 @@ impl FnSpan {
     /// No span (its level is disabled).
     #[inline]
     pub fn none() -> Self {
-        FnSpan {
-            span: Span::none(),
-            #[cfg(feature = "otlp")]
-            fast: None,
-        }
+        FnSpan { span: Span::none(), fast: None }
     }
 
     /// Starts the span of `callsite`; `values` is called at most once, to record the fields
@@ -211,18 +219,9 @@ impl FnSpan {
         let interest = callsite.interest();
         let wanted = !interest.is_never()
             && (interest.is_always() || tracing::dispatcher::get_default(|dispatch| dispatch.enabled(meta)));
-        #[cfg(feature = "otlp")]
         let mut fast = None;
-        #[cfg(feature = "otlp")]
         recorder::begin(probe, &parent, &mut fast);
-        #[cfg(feature = "otlp")]
         if !wanted && fast.is_none() {
-            return FnSpan::none();
-        }
-        #[cfg(not(feature = "otlp"))]
-        let _ = probe;
-        #[cfg(not(feature = "otlp"))]
-        if !wanted {
             return FnSpan::none();
         }
         let mut span = Span::none();
@@ -233,7 +232,6 @@ impl FnSpan {
                     Parent::Explicit(parent) => Span::child_of(parent.clone(), meta, values),
                 };
             }
-            #[cfg(feature = "otlp")]
             if let Some(fast) = &mut fast {
                 fast.record(values);
             }
@@ -242,11 +240,7 @@ impl FnSpan {
         if let (Some(fast), Some(id)) = (&mut fast, span.id()) {
             fast.attach(id);
         }
-        FnSpan {
-            span,
-            #[cfg(feature = "otlp")]
-            fast,
-        }
+        FnSpan { span, fast }
     }
 
     /// `follows_from = ...`: links this span to `cause`.
@@ -263,17 +257,12 @@ impl FnSpan {
     #[inline]
     pub fn entered(self) -> EnteredFnSpan {
         let span = self.span.entered();
-        EnteredFnSpan {
-            #[cfg(feature = "otlp")]
-            fast: self.fast.map(FastSpan::enter),
-            span,
-        }
+        EnteredFnSpan { fast: self.fast.map(FastSpan::enter), span }
     }
 
     /// Runs `f` inside the span (the body of a function returning `impl Future`).
     pub fn in_scope<R>(&mut self, f: impl FnOnce() -> R) -> R {
         let _entered = self.span.enter();
-        #[cfg(feature = "otlp")]
         let _pushed = recorder::Pushed::new(&mut self.fast);
         f()
     }
@@ -281,18 +270,13 @@ impl FnSpan {
     /// The future `future` inside the span: entered at every poll, on whatever thread; the span
     /// ends when the future completes or is dropped.
     pub fn instrument<F: Future>(self, future: F) -> FnFuture<F> {
-        FnFuture {
-            inner: future.instrument(self.span),
-            #[cfg(feature = "otlp")]
-            fast: self.fast.map(FastSpan::detach),
-        }
+        FnFuture { inner: future.instrument(self.span), fast: self.fast.map(FastSpan::detach) }
     }
 }
 
 /// An entered [`FnSpan`]; leaving the scope ends it.
 #[derive(Debug)]
 pub struct EnteredFnSpan {
-    #[cfg(feature = "otlp")]
     fast: Option<u64>,
     // Dropped after `Drop::drop`: the exporter's span is left first, as it was entered last.
     #[allow(dead_code)]
@@ -302,7 +286,6 @@ pub struct EnteredFnSpan {
 impl Drop for EnteredFnSpan {
     #[inline]
     fn drop(&mut self) {
-        #[cfg(feature = "otlp")]
         if let Some(span_id) = self.fast.take() {
             recorder::end_entered(span_id);
         }
@@ -313,7 +296,6 @@ impl Drop for EnteredFnSpan {
 #[derive(Debug)]
 pub struct FnFuture<F> {
     inner: Instrumented<F>,
-    #[cfg(feature = "otlp")]
     fast: Option<FastSpan>,
 }
 
@@ -325,16 +307,12 @@ impl<F: Future> Future for FnFuture<F> {
         // `Drop`); `fast` is not pinned and only ever moved in and out by value.
         let this = unsafe { self.get_unchecked_mut() };
         let inner = unsafe { Pin::new_unchecked(&mut this.inner) };
-        #[cfg(feature = "otlp")]
         let pushed = recorder::Pushed::new(&mut this.fast);
         let poll = inner.poll(cx);
-        #[cfg(feature = "otlp")]
-        {
-            drop(pushed);
-            if poll.is_ready() {
-                if let Some(fast) = this.fast.take() {
-                    fast.end();
-                }
+        drop(pushed);
+        if poll.is_ready() {
+            if let Some(fast) = this.fast.take() {
+                fast.end();
             }
         }
         poll
@@ -344,7 +322,6 @@ impl<F: Future> Future for FnFuture<F> {
 impl<F> Drop for FnFuture<F> {
     fn drop(&mut self) {
         // A future dropped before completing still ends its span (as `Instrumented` does).
-        #[cfg(feature = "otlp")]
         if let Some(fast) = self.fast.take() {
             fast.end();
         }

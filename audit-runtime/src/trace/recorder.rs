@@ -1,28 +1,39 @@
-//! The seam between `#[trace_span]` and the span exporter. When an exporter is the only one that
-//! wants a function's span, the span is recorded without a `tracing` span (the registry's
-//! bookkeeping is most of what a span costs); what recording means is the exporter's business
-//! (`telemetry::fast` installs a [`Recorder`] when the first exporter starts). This module owns
-//! the span handle the generated code holds and its life on the per-thread context, so `trace`
-//! depends on `context` only and `telemetry` on `trace`, never the reverse.
+//! The seam between `#[trace_span]` and the toolkit's layers. When the only layers that want a
+//! function's span are ours (the log layers, the exporter), the span is recorded without a
+//! `tracing` span (the registry's bookkeeping is most of what a span costs): its entry on the
+//! per-thread context carries its fields for the log layers and its record for the exporter.
+//! What recording means is theirs: the log layers install a [`FieldRecorder`] when their first
+//! filter is built, the exporter (`telemetry::fast`) a [`Recorder`] when it starts. This module
+//! owns the span handle the generated code holds and its life on the per-thread context, so
+//! `trace` depends on `context` only, and `logging` and `telemetry` on `trace`, never the
+//! reverse.
 
 use std::any::Any;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 
+use tracing::Dispatch;
 use tracing::field::ValueSet;
+#[cfg(feature = "otlp")]
 use tracing::span::Id;
 
-use super::{FnCallsite, Parent};
+use super::fn_span::{FnCallsite, Parent};
+use crate::context::fields::FlatFields;
 use crate::context::spans::{self as context, Entry};
 
-/// Exporters built and not yet stopped: without one, `#[trace_span]` skips the fast path with
+/// Exporters built and not yet stopped: without one, `#[trace_span]` skips the exporter with
 /// one load.
-pub(crate) static LIVE_EXPORTERS: AtomicUsize = AtomicUsize::new(0);
+#[cfg(feature = "otlp")]
+pub(crate) static LIVE_EXPORTERS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// A log layer's filter was built: until then `#[trace_span]` asks no log layer.
+static LOG_FILTERS: AtomicBool = AtomicBool::new(false);
 
 /// What a span that may end on another thread (a future) keeps of its exporter, opaque here.
 pub(crate) type Keep = Arc<dyn Any + Send + Sync>;
 
 /// Records fast spans: implemented by the span exporter.
+#[cfg(feature = "otlp")]
 pub(crate) trait Recorder: Sync {
     /// Starts the span of `probe`'s function into `slot` when the current subscriber's exporter
     /// wants it (written in place: a span returned through the dispatcher's closure was copied
@@ -40,11 +51,28 @@ pub(crate) trait Recorder: Sync {
     fn finish(&self, entry: Entry, keep: Option<&Keep>);
 }
 
-static RECORDER: OnceLock<&'static dyn Recorder> = OnceLock::new();
+/// Records the fields of fast spans for the log layers: implemented by `logging`.
+pub(crate) trait FieldRecorder: Sync {
+    /// Whether a log layer of `dispatch` wants the fields of spans of `probe`'s function.
+    fn wanted(&self, dispatch: &Dispatch, probe: &'static FnCallsite) -> bool;
+    /// Records `values` into `fields`.
+    fn record(&self, fields: &mut FlatFields, values: &ValueSet<'_>);
+}
 
-/// Installs the recorder (the first exporter to start does; there is only one kind).
+#[cfg(feature = "otlp")]
+static RECORDER: OnceLock<&'static dyn Recorder> = OnceLock::new();
+static FIELD_RECORDER: OnceLock<&'static dyn FieldRecorder> = OnceLock::new();
+
+/// Installs the exporter's recorder (the first exporter to start does; there is only one kind).
+#[cfg(feature = "otlp")]
 pub(crate) fn install(recorder: &'static dyn Recorder) {
     let _ = RECORDER.set(recorder);
+}
+
+/// Installs the log layers' field recorder (their first filter does).
+pub(crate) fn install_fields(recorder: &'static dyn FieldRecorder) {
+    let _ = FIELD_RECORDER.set(recorder);
+    LOG_FILTERS.store(true, Ordering::Release);
 }
 
 /// A fast span not entered on this thread right now.
@@ -60,35 +88,68 @@ impl std::fmt::Debug for FastSpan {
     }
 }
 
-/// Starts the fast span of `probe`'s function into `slot` when an exporter wants it.
+/// Starts the fast span of `probe`'s function into `slot` when the exporter or a log layer
+/// wants it.
 #[inline]
 pub(crate) fn begin(probe: &'static FnCallsite, parent: &Parent, slot: &mut Option<FastSpan>) {
-    if LIVE_EXPORTERS.load(Ordering::Relaxed) == 0 || probe.interest().is_never() {
+    if probe.interest().is_never() {
         return;
     }
-    if let Some(recorder) = RECORDER.get() {
-        recorder.begin(probe, parent, slot);
+    #[cfg(feature = "otlp")]
+    if LIVE_EXPORTERS.load(Ordering::Relaxed) != 0 {
+        if let Some(recorder) = RECORDER.get() {
+            recorder.begin(probe, parent, slot);
+        }
+    }
+    if !LOG_FILTERS.load(Ordering::Relaxed) {
+        return;
+    }
+    let Some(recorder) = FIELD_RECORDER.get() else { return };
+    if tracing::dispatcher::get_default(|dispatch| recorder.wanted(dispatch, probe)) {
+        let mut fields = context::take_fields();
+        if let Parent::Explicit(parent) = parent {
+            fields.detached = Some(parent.clone());
+        }
+        match slot {
+            Some(fast) => fast.entry.fields = Some(fields),
+            None => *slot = Some(FastSpan { entry: Entry::unexported(fields), keep: None }),
+        }
     }
 }
 
 impl FastSpan {
-    /// Records the function's fields as typed attributes.
+    /// Records the function's fields: as typed attributes for the exporter, as JSON for the
+    /// log layers.
     pub(crate) fn record(&mut self, values: &ValueSet<'_>) {
-        if let Some(recorder) = RECORDER.get() {
-            recorder.record(self, values);
+        #[cfg(feature = "otlp")]
+        if self.entry.open.is_some() {
+            if let Some(recorder) = RECORDER.get() {
+                recorder.record(self, values);
+            }
+        }
+        if let (Some(fields), Some(recorder)) = (self.entry.fields.as_mut(), FIELD_RECORDER.get()) {
+            recorder.record(fields, values);
         }
     }
 
     /// `id` is the `tracing` span made beside this one for other layers: spans and links that
     /// name it as their parent or cause find this span's ids.
+    #[cfg(feature = "otlp")]
     pub(crate) fn attach(&mut self, id: Id) {
+        if !self.entry.ids {
+            return;
+        }
         if let Some(recorder) = RECORDER.get() {
             recorder.attach(self, id);
         }
     }
 
     /// `follows_from`: a link to the span `cause`, when its ids are known.
+    #[cfg(feature = "otlp")]
     pub(crate) fn link(&mut self, cause: &Id) {
+        if !self.entry.ids {
+            return;
+        }
         if let Some(recorder) = RECORDER.get() {
             recorder.link(self, cause);
         }
@@ -103,7 +164,8 @@ impl FastSpan {
     }
 
     /// Keeps the exporter with the span, which may end on another thread.
-    pub(crate) fn detach(mut self) -> FastSpan {
+    pub(crate) fn detach(#[cfg_attr(not(feature = "otlp"), allow(unused_mut))] mut self) -> FastSpan {
+        #[cfg(feature = "otlp")]
         if self.keep.is_none() && self.entry.open.is_some() {
             self.keep = RECORDER.get().and_then(|recorder| recorder.keep());
         }
@@ -116,10 +178,18 @@ impl FastSpan {
     }
 }
 
-fn finish(entry: Entry, keep: Option<&Keep>) {
-    if let Some(recorder) = RECORDER.get() {
-        recorder.finish(entry, keep);
+fn finish(#[cfg_attr(not(feature = "otlp"), allow(unused_mut))] mut entry: Entry, keep: Option<&Keep>) {
+    if let Some(fields) = entry.fields.take() {
+        context::give_fields(fields);
     }
+    #[cfg(feature = "otlp")]
+    if entry.ids {
+        if let Some(recorder) = RECORDER.get() {
+            recorder.finish(entry, keep);
+        }
+    }
+    #[cfg(not(feature = "otlp"))]
+    let _ = (entry, keep);
 }
 
 /// Ends the entered fast span `span_id`.
