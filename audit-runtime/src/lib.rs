@@ -20,6 +20,7 @@ macro_rules! debug_is_display {
 
 pub mod audit;
 pub mod catalog;
+mod clock;
 pub mod context;
 pub mod event;
 #[cfg(feature = "explorer")]

@@ -5,6 +5,7 @@
 
 use std::cell::Cell;
 use std::fmt;
+#[cfg(test)]
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Bytes that must be escaped inside a JSON string: `"`, `\`, the C0 controls and DEL (escaped
@@ -226,14 +227,19 @@ thread_local! {
 /// Appends the current UTC time as RFC 3339 with exactly six fractional digits and `Z`.
 #[inline]
 pub(crate) fn push_timestamp_now(out: &mut Vec<u8>) {
-    push_timestamp(out, SystemTime::now());
+    let nanos = crate::clock::unix_nano();
+    push_unix_micros(out, nanos / 1_000_000_000, (nanos % 1_000_000_000 / 1_000) as u32);
 }
 
 /// Appends `at` as RFC 3339 UTC, microseconds, `Z`. Times before 1970 are written as the epoch.
+#[cfg(test)]
 pub(crate) fn push_timestamp(out: &mut Vec<u8>, at: SystemTime) {
     let since_epoch = at.duration_since(UNIX_EPOCH).unwrap_or_default();
-    let secs = since_epoch.as_secs();
-    let micros = since_epoch.subsec_micros();
+    push_unix_micros(out, since_epoch.as_secs(), since_epoch.subsec_micros());
+}
+
+#[inline]
+fn push_unix_micros(out: &mut Vec<u8>, secs: u64, micros: u32) {
     let prefix = LAST_SECOND.with(|cache| {
         let (cached_secs, text) = cache.get();
         if cached_secs == secs {

@@ -15,6 +15,8 @@ use super::values::{push_debug_value, push_error_chain};
 pub(crate) struct JsonFormat;
 
 impl LineFormat for JsonFormat {
+    const FIELDS_LEAD: bool = true;
+
     /// `,"key":` (the line drops the first comma); a key the layer writes itself is kept as
     /// `field.<key>`.
     #[inline]
@@ -73,10 +75,13 @@ impl LineFormat for JsonFormat {
     /// `{` the event's own fields, `event`, the context (trace ids, then the fields of
     /// enclosing spans, innermost first), `timestamp`, `logger`, `level`, `source` `}`.
     fn write_line(&self, line: &mut Vec<u8>, parts: &LineParts<'_>, meta: &Metadata<'_>) {
-        line.push(b'{');
-        if let Some(own) = parts.own_fields.get(1..) {
-            line.extend_from_slice(own);
-            line.push(b',');
+        // The own fields are in the line already, each after a comma: the first becomes `{`.
+        match line.first_mut() {
+            Some(first) => {
+                *first = b'{';
+                line.push(b',');
+            }
+            None => line.push(b'{'),
         }
         line.extend_from_slice(b"\"event\":\"");
         line.extend_from_slice(parts.name);

@@ -60,7 +60,8 @@ impl LineLevel {
 pub(crate) struct LineParts<'a> {
     /// The event's name, escaped, without quotes.
     pub(crate) name: &'a [u8],
-    /// The event's own fields, each written as the format's key and value.
+    /// The event's own fields, each written as the format's key and value; empty when the
+    /// format has them written straight into the line (see [`LineFormat::FIELDS_LEAD`]).
     pub(crate) own_fields: &'a [u8],
     /// The context: trace ids, then the fields of enclosing spans, innermost first.
     pub(crate) context: &'a [u8],
@@ -71,6 +72,9 @@ pub(crate) struct LineParts<'a> {
 
 /// How one kind of line writes keys and values, and lays the whole line out.
 pub(crate) trait LineFormat: Send + Sync + 'static {
+    /// The event's own fields open the line: they are written into it as they are visited,
+    /// rather than into a buffer of their own and copied.
+    const FIELDS_LEAD: bool = false;
     /// Starts a field. `plain`: the key needs no escaping; `renamed`: it is a key the layer
     /// writes itself (see [`keys::EVERY_LINE`]) and is written as `field.<key>`.
     fn push_key(&self, out: &mut Vec<u8>, key: &str, plain: bool, renamed: bool);
@@ -162,19 +166,24 @@ enum NameSource {
 }
 
 /// The keys a line holds so far, in a buffer the thread reuses (a line has a dozen keys or so:
-/// a linear scan beats hashing).
+/// a linear scan beats hashing, and the scan is skipped for a key whose bit is clear).
 struct KeySet<'a> {
     keys: &'a mut Vec<&'static str>,
     plain: &'a mut PlainKeys,
+    /// One bit per key written (by its length and last byte).
+    seen: u64,
 }
 
 impl KeySet<'_> {
     /// Adds `key`; false when it was there already.
     #[inline]
     fn insert(&mut self, key: &'static str) -> bool {
-        if self.keys.contains(&key) {
+        let last = key.as_bytes().last().copied().unwrap_or(0);
+        let bit = 1u64 << ((key.len() * 5 + usize::from(last)) & 63);
+        if self.seen & bit != 0 && self.keys.contains(&key) {
             return false;
         }
+        self.seen |= bit;
         self.keys.push(key);
         true
     }
@@ -207,9 +216,10 @@ impl KeySet<'_> {
 }
 
 /// Writes an event's own fields and collects its name.
-struct EventVisitor<'a, F> {
+struct EventVisitor<'a, 'o, F> {
     format: &'a F,
-    out: &'a mut Vec<u8>,
+    /// Where the fields go (the line itself, or a buffer of their own).
+    out: &'o mut Vec<u8>,
     /// The event's name, escaped, without quotes.
     name: &'a mut Vec<u8>,
     name_source: NameSource,
@@ -217,7 +227,7 @@ struct EventVisitor<'a, F> {
     critical: bool,
 }
 
-impl<F: LineFormat> EventVisitor<'_, F> {
+impl<F: LineFormat> EventVisitor<'_, '_, F> {
     /// Writes `key` and its value unless the key was written already.
     #[inline]
     fn field(&mut self, key: &'static str, write: impl FnOnce(&F, &mut Vec<u8>)) {
@@ -258,7 +268,7 @@ impl<F: LineFormat> EventVisitor<'_, F> {
     }
 }
 
-impl<F: LineFormat> Visit for EventVisitor<'_, F> {
+impl<F: LineFormat> Visit for EventVisitor<'_, '_, F> {
     fn record_f64(&mut self, field: &Field, value: f64) {
         self.field(field.name(), |_, out| format::push_f64(out, value));
     }
@@ -312,6 +322,8 @@ pub(crate) struct LineLayer<W, F> {
 
 impl<W, F: LineFormat> LineLayer<W, F> {
     fn new(make_writer: W, format: F) -> Self {
+        // Lines read the time from the CPU's counter once it is calibrated.
+        crate::clock::keep_calibrated();
         let mut layer = LineLayer { make_writer, format, source: Box::default(), critical_only: false };
         layer.set_source(super::DEFAULT_SOURCE);
         layer
@@ -333,16 +345,18 @@ impl<W, F: LineFormat> LineLayer<W, F> {
             buffer.clear();
         }
         keys.clear();
+        let own_out = if F::FIELDS_LEAD { &mut *line } else { &mut *own };
         let mut visitor = EventVisitor {
             format: &self.format,
-            out: own,
+            out: own_out,
             name,
             name_source: NameSource::None,
-            keys: KeySet { keys, plain: plain_keys },
+            keys: KeySet { keys, plain: plain_keys, seen: 0 },
             critical: false,
         };
         event.record(&mut visitor);
-        let EventVisitor { out: own, name, critical, mut keys, .. } = visitor;
+        let EventVisitor { name, critical, mut keys, .. } = visitor;
+        let own: &[u8] = own;
         let level = LineLevel::of(event.metadata().level(), critical);
         if self.critical_only && level != LineLevel::Critical {
             return false;

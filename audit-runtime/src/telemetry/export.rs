@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use super::clock;
+use crate::clock;
 use super::config::OtlpConfig;
 use super::convert;
 use super::events::otlp_export_failed;

@@ -23,7 +23,7 @@ use tracing_subscriber::layer::{Context, Filter};
 use tracing_subscriber::registry::{LookupSpan, Registry};
 
 use super::body::{self, BodyEncoder};
-use super::clock;
+use crate::clock;
 use super::export::{LocalSpans, ON_EXPORTER_THREAD, Shared};
 use super::ids;
 use super::record::OpenSpan;

@@ -10,7 +10,7 @@ use tracing_subscriber::layer::{Context, Layer};
 use tracing_subscriber::registry::LookupSpan;
 
 use super::body::{self, BodyEncoder};
-use super::clock;
+use crate::clock;
 use super::export::{ON_EXPORTER_THREAD, Shared};
 use super::fast;
 use super::ids;

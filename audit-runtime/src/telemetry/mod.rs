@@ -40,7 +40,6 @@
 //! and `span_id` as OTLP shows them (32 and 16 lower-case hex digits).
 
 mod body;
-mod clock;
 mod config;
 mod convert;
 mod events;

@@ -10,7 +10,7 @@ use std::ops::Range;
 
 use tracing_core::Metadata;
 
-use super::clock;
+use crate::clock;
 use crate::context::spans::Record;
 
 /// What a span is to its trace, as OpenTelemetry's `SpanKind` (set with the `otel.kind` field).
