@@ -14,8 +14,9 @@
 //! A span is a `tracing` span: every log line written inside it carries its fields (through
 //! the JSON layer), and with the `otlp` feature and `telemetry::init_from_env` it is exported
 //! over OTLP, with `trace_id` and `span_id` in each log line inside it. (A `#[trace_span]`
-//! function makes its `tracing` span only when a layer other than the exporter wants it; the
-//! exporter records it itself: see `docs/tracing.md`.)
+//! function makes its `tracing` span only when a layer other than the toolkit's wants it: the
+//! exporter and the log layers behind their [`LogFilter`](crate::logging::LogFilter) record it
+//! in the toolkit's per-thread context; see `docs/tracing.md`.)
 //!
 //! Fields named `otel.*` are instructions for the exporter, not data: `otel.name` renames the
 //! exported span, `otel.kind` sets its kind (`server`, `client`, ...), `otel.status_code` and
