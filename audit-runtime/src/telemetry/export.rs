@@ -9,7 +9,6 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use crate::clock;
 use super::config::OtlpConfig;
 use super::convert;
 use super::events::otlp_export_failed;
@@ -17,6 +16,7 @@ use super::exporter::BoxedExporter;
 use super::fast::CHUNK_SPANS;
 use super::record::{Chunk, OpenSpan};
 use super::sampler::FlatSampler;
+use crate::clock;
 
 /// Ids of exporters, so that a callsite's cached answer and a thread's buffer know whose they are.
 static NEXT_EXPORTER_ID: AtomicU64 = AtomicU64::new(1);

@@ -23,10 +23,10 @@ use tracing_subscriber::layer::{Context, Filter};
 use tracing_subscriber::registry::{LookupSpan, Registry};
 
 use super::body::{self, BodyEncoder};
-use crate::clock;
 use super::export::{LocalSpans, ON_EXPORTER_THREAD, Shared};
 use super::ids;
 use super::record::OpenSpan;
+use crate::clock;
 use crate::context::spans::{self as context, Current, Entry, SpanIds};
 use crate::trace::recorder::{FastSpan, Keep, Recorder};
 use crate::trace::{FnCallsite, Parent, Role, role_of};

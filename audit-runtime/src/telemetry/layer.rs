@@ -10,12 +10,12 @@ use tracing_subscriber::layer::{Context, Layer};
 use tracing_subscriber::registry::LookupSpan;
 
 use super::body::{self, BodyEncoder};
-use crate::clock;
 use super::export::{ON_EXPORTER_THREAD, Shared};
 use super::fast;
 use super::ids;
 use super::record::OpenSpan;
 use super::sampler::Sampler;
+use crate::clock;
 use crate::context::spans::{self as context, Assigned, SpanIds};
 use crate::logging::layer::{SpanFieldVisitor, SpanFields};
 use crate::trace::TraceParent;
