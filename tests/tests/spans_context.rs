@@ -174,13 +174,16 @@ fn the_context_functions_read_fields_of_function_spans() {
     assert_eq!(seen, Some((Some(Value::from(8)), Some("r-1".to_owned()))));
 }
 
+type NamedEvent = (String, Option<String>);
+
 /// Counts what a layer of the user's sees.
 #[derive(Clone, Default)]
 struct Counts {
     new_spans: Arc<Mutex<Vec<String>>>,
     enters: Arc<AtomicUsize>,
     closes: Arc<AtomicUsize>,
-    events: Arc<Mutex<Vec<(String, Option<String>)>>>,
+    /// Each event's name and the name of its span.
+    events: Arc<Mutex<Vec<NamedEvent>>>,
 }
 
 impl<S: Subscriber + for<'a> LookupSpan<'a>> Layer<S> for Counts {
@@ -287,4 +290,25 @@ fn an_async_span_keeps_its_context_across_threads() {
         assert_eq!(line["request_id"], "r-9", "{line:?}");
     }
     assert_eq!(lines[1]["event"], "job_resumed");
+}
+
+#[test]
+fn a_span_entered_under_another_subscriber_is_not_read_as_one_of_this_ones() {
+    let outer = Capture::default();
+    let inner = Capture::default();
+    let outer_subscriber = tracing_subscriber::registry().with(filtered(outer.clone()));
+    tracing::subscriber::with_default(outer_subscriber, || {
+        let _request = tracing::info_span!("outer_request", outer_only = 1).entered();
+        let inner_subscriber = tracing_subscriber::registry().with(filtered(inner.clone()));
+        tracing::subscriber::with_default(inner_subscriber, || {
+            // The first span of this registry: the id the outer one has in its own.
+            let _work = tracing::info_span!("inner_work", inner_only = 2).entered();
+            counted(1);
+        });
+        tracing::info!("back_outside");
+    });
+    let line = inner.only_line();
+    assert_eq!((line["inner_only"].clone(), line["n"].clone()), (Value::from(2), Value::from(1)));
+    assert!(!line.contains_key("outer_only"), "{line:?}");
+    assert_eq!(outer.only_line()["outer_only"], 1);
 }

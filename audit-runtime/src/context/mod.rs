@@ -70,19 +70,27 @@ fn current_json(key: &str) -> Option<String> {
             found = fields.get(key).map(str::to_owned);
             found.is_none()
         }
-        Enclosing::Tracing { id, outer } => registered_json(id, outer, key, &mut found) && found.is_none(),
+        Enclosing::Tracing { id, callsite, outer } => {
+            registered_json(id, callsite, outer, key, &mut found) && found.is_none()
+        }
     });
     if !walked {
-        registered_json(&tracing::Span::current().id()?, None, key, &mut found);
+        registered_json(&tracing::Span::current().id()?, 0, None, key, &mut found);
     }
     found
 }
 
 /// Looks for `key` in the `tracing` span `id` and its parents (see `spans::walk_registered`).
-fn registered_json(id: &Id, outer: Option<&Id>, key: &str, found: &mut Option<String>) -> bool {
+fn registered_json(
+    id: &Id,
+    callsite: usize,
+    outer: Option<(&Id, usize)>,
+    key: &str,
+    found: &mut Option<String>,
+) -> bool {
     tracing::dispatcher::get_default(|dispatch| {
         let Some(registry) = dispatch.downcast_ref::<Registry>() else { return false };
-        spans::walk_registered(registry.span(id), outer, |span| {
+        spans::walk_registered(registry.span(id), callsite, outer, |span| {
             let extensions = span.extensions();
             let Some(fields) = extensions.get::<SpanFields>() else { return false };
             if found.is_none() {

@@ -11,6 +11,7 @@
 use std::any::Any;
 use std::cell::RefCell;
 
+use tracing_core::Metadata;
 use tracing_core::span::Id;
 use tracing_subscriber::registry::{LookupSpan, SpanRef};
 
@@ -48,6 +49,9 @@ pub(crate) struct Entry {
     pub(crate) fast: bool,
     /// A `tracing` span's entry: how many of our layers pushed it (each pops it once).
     pub(crate) pushers: u8,
+    /// A `tracing` span's entry: the address of its metadata, so that a subscriber reading the
+    /// stack knows a span entered under another one (scoped dispatchers) for what it is.
+    pub(crate) callsite: usize,
     /// What a sampled fast span has recorded so far for the exporter; boxed (from a per-thread
     /// pool) so that the entry, moved a few times per span, stays small.
     #[cfg_attr(not(feature = "otlp"), allow(dead_code))]
@@ -75,6 +79,12 @@ pub(crate) struct Assigned {
 }
 
 impl Entry {
+    /// Whether this is the entry of the `tracing` span `id` of the callsite at `callsite` (ids
+    /// are the registry's own: another subscriber's span may have the same).
+    fn is_tracing(&self, id: &Id, callsite: usize) -> bool {
+        !self.fast && self.callsite == callsite && self.tracing_id.as_ref() == Some(id)
+    }
+
     fn current(&self) -> Current {
         Current { trace_id: self.trace_id, span_id: self.span_id, sampled: self.sampled }
     }
@@ -90,6 +100,7 @@ impl Entry {
             tracing_id: None,
             fast: true,
             pushers: 0,
+            callsite: 0,
             open: None,
             fields: Some(fields),
         }
@@ -157,12 +168,13 @@ pub(crate) fn take_fast(span_id: u64) -> Option<Entry> {
     .flatten()
 }
 
-/// The `tracing` span `id` was entered: each of our layers that sees it calls this (all of them
-/// in a row, in one `enter`), the exporter with the ids it gave the span.
-pub(crate) fn push_tracing(id: &Id, assigned: Option<Assigned>) {
+/// The `tracing` span `id` (of the callsite `meta`) was entered: each of our layers that sees it
+/// calls this (all of them in a row, in one `enter`), the exporter with the ids it gave the span.
+pub(crate) fn push_tracing(id: &Id, meta: &'static Metadata<'static>, assigned: Option<Assigned>) {
+    let callsite = meta as *const Metadata<'static> as usize;
     with_stack(|stack| {
         let entry = match stack.last_mut() {
-            Some(top) if !top.fast && top.tracing_id.as_ref() == Some(id) => {
+            Some(top) if top.is_tracing(id, callsite) => {
                 top.pushers = top.pushers.saturating_add(1);
                 top
             }
@@ -176,6 +188,7 @@ pub(crate) fn push_tracing(id: &Id, assigned: Option<Assigned>) {
                     tracing_id: Some(id.clone()),
                     fast: false,
                     pushers: 1,
+                    callsite,
                     open: None,
                     fields: None,
                 });
@@ -192,10 +205,12 @@ pub(crate) fn push_tracing(id: &Id, assigned: Option<Assigned>) {
     });
 }
 
-/// The `tracing` span `id` was left: each layer that pushed it calls this once.
-pub(crate) fn pop_tracing(id: &Id) {
+/// The `tracing` span `id` (of the callsite `meta`) was left: each layer that pushed it calls
+/// this once.
+pub(crate) fn pop_tracing(id: &Id, meta: &'static Metadata<'static>) {
+    let callsite = meta as *const Metadata<'static> as usize;
     with_stack(|stack| {
-        if let Some(at) = stack.iter().rposition(|e| !e.fast && e.tracing_id.as_ref() == Some(id)) {
+        if let Some(at) = stack.iter().rposition(|e| e.is_tracing(id, callsite)) {
             let entry = &mut stack[at];
             entry.pushers = entry.pushers.saturating_sub(1);
             if entry.pushers == 0 {
@@ -231,7 +246,7 @@ pub(crate) enum Enclosing<'a> {
     Fields(&'a FlatFields),
     /// A `tracing` span, and the next `tracing` span entered further out on this thread: the
     /// caller walks the span's parents up to that one, which comes later.
-    Tracing { id: &'a Id, outer: Option<&'a Id> },
+    Tracing { id: &'a Id, callsite: usize, outer: Option<(&'a Id, usize)> },
 }
 
 /// Calls `visit` for the spans entered on this thread, innermost first, until it returns false.
@@ -249,14 +264,18 @@ pub(crate) fn enclosing(mut visit: impl FnMut(Enclosing<'_>) -> bool) -> bool {
                             None => true,
                             Some(None) => false,
                             Some(Some(parent)) => {
-                                let _ = visit(Enclosing::Tracing { id: parent, outer: None });
+                                let _ = visit(Enclosing::Tracing { id: parent, callsite: 0, outer: None });
                                 false
                             }
                         }
                 }
                 (None, Some(id)) if !entry.fast => {
-                    let outer = stack[..at].iter().rev().find(|e| !e.fast).and_then(|e| e.tracing_id.as_ref());
-                    visit(Enclosing::Tracing { id, outer })
+                    let outer = stack[..at]
+                        .iter()
+                        .rev()
+                        .find(|e| !e.fast)
+                        .and_then(|e| Some((e.tracing_id.as_ref()?, e.callsite)));
+                    visit(Enclosing::Tracing { id, callsite: entry.callsite, outer })
                 }
                 // A span only the exporter records: no fields for the logs.
                 _ => true,
@@ -274,18 +293,25 @@ pub(crate) fn enclosing(mut visit: impl FnMut(Enclosing<'_>) -> bool) -> bool {
 /// until `outer` (which the stack walk comes to next). True when the walk goes on down the
 /// stack: `outer` was met, or there is none and the span took the current span as its parent
 /// (`visit` returns true for a span given its parent, whose parents are all there is).
+/// `callsite` (when not zero) is the span's metadata address: a span of that id in this
+/// subscriber that is not it was entered under another subscriber, and is skipped.
 pub(crate) fn walk_registered<S>(
     start: Option<SpanRef<'_, S>>,
-    outer: Option<&Id>,
+    callsite: usize,
+    outer: Option<(&Id, usize)>,
     mut visit: impl FnMut(&SpanRef<'_, S>) -> bool,
 ) -> bool
 where
     S: for<'a> LookupSpan<'a>,
 {
-    let mut next = start;
-    let mut detached = false;
+    let is = |span: &SpanRef<'_, S>, callsite: usize| {
+        callsite == 0 || span.metadata() as *const Metadata<'_> as usize == callsite
+    };
+    let Some(start) = start.filter(|span| is(span, callsite)) else { return true };
+    let mut detached = visit(&start);
+    let mut next = start.parent();
     while let Some(span) = next {
-        if Some(&span.id()) == outer {
+        if outer.is_some_and(|(id, callsite)| span.id() == *id && is(&span, callsite)) {
             return !detached;
         }
         detached |= visit(&span);

@@ -381,8 +381,8 @@ impl<W, F: LineFormat> LineLayer<W, F> {
             && spans::enclosing(|enclosing| {
                 match enclosing {
                     Enclosing::Fields(fields) => push_fields(format, &mut keys, context, fields.iter()),
-                    Enclosing::Tracing { id, outer } => {
-                        return spans::walk_registered(ctx.span(id), outer, |span| {
+                    Enclosing::Tracing { id, callsite, outer } => {
+                        return spans::walk_registered(ctx.span(id), callsite, outer, |span| {
                             push_registered(format, &mut keys, context, span)
                         });
                     }
@@ -463,12 +463,16 @@ where
         }
     }
 
-    fn on_enter(&self, id: &Id, _ctx: Context<'_, S>) {
-        spans::push_tracing(id, None);
+    fn on_enter(&self, id: &Id, ctx: Context<'_, S>) {
+        if let Some(span) = ctx.span(id) {
+            spans::push_tracing(id, span.metadata(), None);
+        }
     }
 
-    fn on_exit(&self, id: &Id, _ctx: Context<'_, S>) {
-        spans::pop_tracing(id);
+    fn on_exit(&self, id: &Id, ctx: Context<'_, S>) {
+        if let Some(span) = ctx.span(id) {
+            spans::pop_tracing(id, span.metadata());
+        }
     }
 
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {

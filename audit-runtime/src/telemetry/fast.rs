@@ -234,6 +234,7 @@ fn begin_with(dispatch: &Dispatch, probe: &'static FnCallsite, parent: &Parent, 
         tracing_id: None,
         fast: true,
         pushers: 0,
+        callsite: 0,
         open,
         fields: None,
     };

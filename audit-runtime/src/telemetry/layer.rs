@@ -158,13 +158,14 @@ where
         let Some(ids) = extensions.get::<SpanIds>() else { return };
         let assigned =
             Assigned { trace_id: ids.trace_id, span_id: ids.span_id, sampled: ids.sampled, log_ids: self.log_ids };
-        context::push_tracing(id, Some(assigned));
+        context::push_tracing(id, span.metadata(), Some(assigned));
     }
 
     fn on_exit(&self, id: &Id, ctx: Context<'_, S>) {
         // Only what `on_enter` pushed.
-        if ctx.span(id).is_some_and(|span| span.extensions().get::<SpanIds>().is_some()) {
-            context::pop_tracing(id);
+        let Some(span) = ctx.span(id) else { return };
+        if span.extensions().get::<SpanIds>().is_some() {
+            context::pop_tracing(id, span.metadata());
         }
     }
 

@@ -1,6 +1,6 @@
 //! What `#[trace_span]` expands to: its own callsites, and [`FnSpan`], which makes the `tracing`
-//! span only when a subscriber's layer wants it and, with the `otlp` feature, records the span
-//! for the exporter itself (see `trace::recorder`) without going through the registry.
+//! span only when a layer other than the toolkit's wants it, and records the span for the log
+//! layers and the exporter itself (see `trace::recorder`) without going through the registry.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -20,14 +20,14 @@ use super::recorder::{self, FastSpan};
 /// What a `#[trace_span]` callsite is for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Role {
-    /// The `tracing` span of the function, for every layer but the exporter.
+    /// The `tracing` span of the function, for every layer but the toolkit's.
     Span,
-    /// Never made: asks the subscriber whether the exporter's filters let such a span through.
+    /// Never made: asks the subscriber whether the toolkit's filters let such a span through.
     Probe,
 }
 
 /// The metadata addresses of the registered `#[trace_span]` callsites, sorted, with their role:
-/// how the exporter's filter knows them without a marker field that other layers would see.
+/// how the toolkit's filters know them without a marker field that other layers would see.
 static FN_CALLSITES: RwLock<Vec<(usize, Role)>> = RwLock::new(Vec::new());
 
 /// The role of `meta` when it belongs to a `#[trace_span]` callsite.
@@ -49,7 +49,7 @@ const INTEREST_ALWAYS: u8 = 2;
 const INTEREST_UNKNOWN: u8 = 0xFF;
 
 /// A callsite of `#[trace_span]` (a `tracing` callsite with its cached interest, as
-/// `tracing`'s own, plus what the exporter needs).
+/// `tracing`'s own, plus what the toolkit's layers need).
 pub struct FnCallsite {
     meta: &'static Metadata<'static>,
     role: Role,
@@ -157,7 +157,7 @@ impl Callsite for FnCallsite {
             INTEREST_SOMETIMES
         };
         self.interest.store(value, Ordering::SeqCst);
-        // Filters may have changed: the exporter asks again.
+        // Filters may have changed: the exporter and the log layers ask again.
         self.export_cache.store(0, Ordering::Relaxed);
         self.log_cache.store(0, Ordering::Relaxed);
     }
@@ -190,7 +190,7 @@ impl Parent {
 }
 
 /// A function's span, not entered yet: the `tracing` span (disabled when no layer wants it)
-/// and, with the `otlp` feature, the span the exporter records itself.
+/// and the span the toolkit's layers record themselves.
 #[derive(Debug)]
 pub struct FnSpan {
     span: Span,
@@ -278,7 +278,7 @@ impl FnSpan {
 #[derive(Debug)]
 pub struct EnteredFnSpan {
     fast: Option<u64>,
-    // Dropped after `Drop::drop`: the exporter's span is left first, as it was entered last.
+    // Dropped after `Drop::drop`: the toolkit's span is left first, as it was entered last.
     #[allow(dead_code)]
     span: tracing::span::EnteredSpan,
 }
