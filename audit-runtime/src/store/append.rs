@@ -1,12 +1,11 @@
 //! Appending a batch of entries: the hash chain, then the rows, written by the backend's
 //! dialect (`dialect/`) the way it writes fastest.
 
-use sqlx::AnyConnection;
-
 use super::chain::{self, EntryRow};
+use super::conn::{WriteConn, on_conn};
 use super::dialect::{self, RecentHeads};
 use super::url::Backend;
-use super::{StoreError, db_error, get};
+use super::{StoreError, db_error};
 
 /// Rows per multi-row statement, largest first: multiples of 128 up to 1 024, then powers of
 /// two, so a batch of 1 000 takes 4 statements (896, 64, 32, 8) and one of 2 000 takes 4, where
@@ -29,7 +28,7 @@ pub(crate) fn chunks<T>(mut items: &[T]) -> impl Iterator<Item = &[T]> {
 
 /// Appends entries at the end of the chain, inside the caller's exclusive transaction.
 pub(crate) async fn append_entries(
-    conn: &mut AnyConnection,
+    conn: &mut WriteConn,
     backend: Backend,
     rows: &mut [EntryRow],
     recent: &mut RecentHeads,
@@ -47,44 +46,23 @@ pub(crate) async fn append_entries(
     (dialect::of(backend).append)(conn, rows, recent, end_before).await
 }
 
-pub(crate) type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
-
-/// Binds the 13 hashed columns of `row`, in [`INSERT_COLUMNS`] order.
-pub(crate) fn bind_hashed_columns<'q>(statement: AnyQuery<'q>, row: &'q EntryRow) -> AnyQuery<'q> {
-    statement
-        .bind(row.seq)
-        .bind(row.time_us)
-        .bind(row.actor_kind.as_str())
-        .bind(row.actor_id.as_str())
-        .bind(row.action.as_str())
-        .bind(row.object_type.as_str())
-        .bind(row.object_id.as_str())
-        .bind(row.object_repr.as_str())
-        .bind(row.message.as_str())
-        .bind(row.changes.as_str())
-        .bind(row.request_id.as_deref())
-        .bind(row.prev_hash.as_str())
-        .bind(row.hash.as_str())
-}
-
 /// The `seq` and hash the next entry follows: the last entry, else the purge checkpoint, else
 /// the genesis.
-async fn chain_end(conn: &mut AnyConnection) -> Result<(i64, String), StoreError> {
-    let last = sqlx::query("SELECT seq, hash FROM audit_entries ORDER BY seq DESC LIMIT 1")
-        .fetch_optional(&mut *conn)
-        .await
-        .map_err(db_error("reading the end of the chain"))?;
-    if let Some(row) = last {
-        return Ok((get(&row, "seq")?, get(&row, "hash")?));
+async fn chain_end(conn: &mut WriteConn) -> Result<(i64, String), StoreError> {
+    let last: Option<(i64, String)> = on_conn!(conn, c => {
+        sqlx::query_as("SELECT seq, hash FROM audit_entries ORDER BY seq DESC LIMIT 1").fetch_optional(&mut *c).await
+    })
+    .map_err(db_error("reading the end of the chain"))?;
+    if let Some(end) = last {
+        return Ok(end);
     }
-    let checkpoint = sqlx::query("SELECT seq, hash FROM audit_checkpoints ORDER BY seq DESC LIMIT 1")
-        .fetch_optional(&mut *conn)
-        .await
-        .map_err(db_error("reading the purge checkpoint"))?;
-    match checkpoint {
-        Some(row) => Ok((get(&row, "seq")?, get(&row, "hash")?)),
-        None => Ok((0, chain::GENESIS.to_owned())),
-    }
+    let checkpoint: Option<(i64, String)> = on_conn!(conn, c => {
+        sqlx::query_as("SELECT seq, hash FROM audit_checkpoints ORDER BY seq DESC LIMIT 1")
+            .fetch_optional(&mut *c)
+            .await
+    })
+    .map_err(db_error("reading the purge checkpoint"))?;
+    Ok(checkpoint.unwrap_or_else(|| (0, chain::GENESIS.to_owned())))
 }
 
 #[cfg(test)]
