@@ -6,6 +6,8 @@
 mod postgres;
 mod sqlite;
 #[cfg(feature = "sqlite")]
+mod sqlite_ffi;
+#[cfg(feature = "sqlite")]
 mod sqlite_write;
 
 use std::future::Future;

@@ -2,80 +2,39 @@
 //! previous entry, then the objects' new heads (see `sqlite.rs` for the layout).
 
 use std::collections::HashMap;
-use std::sync::OnceLock;
 
 use sqlx::SqliteConnection;
+use sqlx::sqlite::LockedSqliteHandle;
 
-use crate::store::append::{CHUNKS, chunks};
+use super::sqlite_ffi::{Statement, Value, last_error};
 use crate::store::chain::EntryRow;
 use crate::store::{StoreError, db_error};
 
-/// The columns an entry is inserted with: the hashed ones, then the link to the object's
-/// previous entry (derived data, not hashed).
-const INSERT_COLUMNS: &str = "seq, time_us, actor_kind, actor_id, action, object_type, object_id, object_repr, \
-                              message, changes, request_id, prev_hash, hash, object_prev";
-
-/// The multi-row statements of a batch on SQLite.
-#[derive(Clone, Copy)]
-enum Statement {
-    /// Entries whose predecessors are all known: the 13 hashed columns, then `object_prev`.
-    InsertLinked,
-    /// Entries some of whose predecessors are not known: the 13 hashed columns, then the
-    /// predecessor when it is known, else the object's type and id to find it in
-    /// `audit_object_heads`.
-    InsertLookingUp,
-    /// The newest entry of each object: type, id, seq.
-    WriteHeads,
+/// An entry's `INSERT`: the hashed columns, then the link to the object's previous entry
+/// (derived data, not hashed), given as `$prev`.
+macro_rules! concat_insert {
+    ($prev:literal) => {
+        concat!(
+            "INSERT OR FAIL INTO audit_entries (seq, time_us, actor_kind, actor_id, action, object_type, object_id, \
+             object_repr, message, changes, request_id, prev_hash, hash, object_prev) \
+             VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,",
+            $prev,
+            ")"
+        )
+    };
 }
 
-impl Statement {
-    const ALL: usize = 3;
-
-    #[cfg(test)]
-    fn parameters_per_row(self) -> usize {
-        match self {
-            Statement::InsertLinked => 14,
-            Statement::InsertLookingUp => 16,
-            Statement::WriteHeads => 3,
-        }
-    }
-
-    /// The text for `rows` rows (one of [`CHUNKS`]), built once per size. Anonymous `?`
-    /// placeholders: sqlx-sqlite looks `$N` up by name, once per parameter, which is quadratic
-    /// for a multi-row statement.
-    fn sql(self, rows: usize) -> &'static str {
-        static SQL: [[OnceLock<String>; CHUNKS.len()]; Statement::ALL] =
-            [const { [const { OnceLock::new() }; CHUNKS.len()] }; Statement::ALL];
-        let size_index = CHUNKS.iter().position(|size| *size == rows).unwrap_or(CHUNKS.len() - 1);
-        SQL[self as usize][size_index].get_or_init(|| {
-            let (head, row, tail) = match self {
-                // `OR FAIL`: a failing row fails the statement without undoing the rows before
-                // it, so SQLite keeps no statement journal (a copy of every page the statement
-                // touches); the whole transaction is rolled back on error anyway. The
-                // predecessor is looked up inside the statement rather than read first:
-                // sqlx-sqlite hands each result row across threads, which cost more than the
-                // insert.
-                Statement::InsertLinked => (
-                    format!("INSERT OR FAIL INTO audit_entries ({INSERT_COLUMNS}) VALUES "),
-                    "(?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                    "",
-                ),
-                Statement::InsertLookingUp => (
-                    format!("INSERT OR FAIL INTO audit_entries ({INSERT_COLUMNS}) VALUES "),
-                    "(?,?,?,?,?,?,?,?,?,?,?,?,?,COALESCE(?, (SELECT last_seq FROM audit_object_heads \
-                     WHERE object_type = ? AND object_id = ?)))",
-                    "",
-                ),
-                Statement::WriteHeads => (
-                    "INSERT INTO audit_object_heads (object_type, object_id, last_seq) VALUES ".to_owned(),
-                    "(?,?,?)",
-                    " ON CONFLICT (object_type, object_id) DO UPDATE SET last_seq = excluded.last_seq",
-                ),
-            };
-            format!("{head}{}{tail}", vec![row; CHUNKS[size_index]].join(","))
-        })
-    }
-}
+/// An entry whose predecessor is known: the 13 hashed columns, then `object_prev`. `OR FAIL`:
+/// a failing row fails the statement without undoing what it did before, so SQLite keeps no
+/// statement journal; the whole transaction is rolled back on error anyway.
+const INSERT_LINKED: &str = concat_insert!("?");
+/// An entry whose predecessor is not known to the writer: the 13 hashed columns, then the
+/// object's type and id, to find the predecessor in `audit_object_heads` inside the statement.
+const INSERT_LOOKING_UP: &str =
+    concat_insert!("(SELECT last_seq FROM audit_object_heads WHERE object_type = ? AND object_id = ?)");
+/// The newest entry of an object: type, id, seq.
+const WRITE_HEAD: &str = "INSERT INTO audit_object_heads (object_type, object_id, last_seq) VALUES (?,?,?) \
+                          ON CONFLICT (object_type, object_id) DO UPDATE SET last_seq = excluded.last_seq";
 
 /// Objects a writer keeps the newest entry of, at most; past that it starts again.
 const RECENT_HEADS_CAPACITY: usize = 65_536;
@@ -104,8 +63,9 @@ impl RecentHeads {
     }
 }
 
-/// SQLite: multi-row `INSERT`s of the cached sizes, each entry linked to its object's previous
-/// one, then the objects' new heads.
+/// SQLite: the batch's entries, each linked to its object's previous one, then the objects' new
+/// heads, through prepared single-row statements on the connection's own handle (see
+/// `sqlite_ffi.rs`).
 pub(super) async fn write_linked(
     conn: &mut SqliteConnection,
     rows: &[EntryRow],
@@ -133,44 +93,10 @@ pub(super) async fn write_linked(
         })
         .collect();
 
-    let mut offset = 0;
-    for chunk in chunks(rows) {
-        let known_prev = &known_prev[offset..offset + chunk.len()];
-        // Objects new to this writer (or first seen since another writer appended) make the
-        // statement look their predecessors up; the writer's own objects need no lookup.
-        let look_up = known_prev.iter().any(Option::is_none);
-        let shape = if look_up { Statement::InsertLookingUp } else { Statement::InsertLinked };
-        let mut statement = sqlx::query(shape.sql(chunk.len()));
-        for (row, known_prev) in chunk.iter().zip(known_prev) {
-            statement = statement
-                .bind(row.seq)
-                .bind(row.time_us)
-                .bind(row.actor_kind.as_str())
-                .bind(row.actor_id.as_str())
-                .bind(row.action.as_str())
-                .bind(row.object_type.as_str())
-                .bind(row.object_id.as_str())
-                .bind(row.object_repr.as_str())
-                .bind(row.message.as_str())
-                .bind(row.changes.as_str())
-                .bind(row.request_id.as_deref())
-                .bind(row.prev_hash.as_str())
-                .bind(row.hash.as_str())
-                .bind(*known_prev);
-            if look_up {
-                statement = statement.bind(row.object_type.as_str()).bind(row.object_id.as_str());
-            }
-        }
-        offset += chunk.len();
-        statement.execute(&mut *conn).await.map_err(db_error("writing audit entries"))?;
-    }
-    for chunk in chunks(&objects) {
-        let mut statement = sqlx::query(Statement::WriteHeads.sql(chunk.len()));
-        for key in chunk {
-            statement = statement.bind(key.0).bind(key.1).bind(newest[key]);
-        }
-        statement.execute(&mut *conn).await.map_err(db_error("linking the objects' latest entries"))?;
-    }
+    let mut handle = conn.lock_handle().await.map_err(db_error("writing audit entries"))?;
+    insert_rows(&mut handle, rows, &known_prev).map_err(db_error("writing audit entries"))?;
+    write_heads(&mut handle, &objects, &newest).map_err(db_error("linking the objects' latest entries"))?;
+    drop(handle);
 
     if recent.objects + objects.len() > RECENT_HEADS_CAPACITY {
         recent.clear();
@@ -195,17 +121,74 @@ pub(super) async fn write_linked(
     Ok(())
 }
 
+fn insert_rows(
+    handle: &mut LockedSqliteHandle<'_>,
+    rows: &[EntryRow],
+    known_prev: &[Option<i64>],
+) -> Result<(), sqlx::Error> {
+    let mut linked = Statement::prepare(handle, INSERT_LINKED)?;
+    // Only objects new to this writer (or first seen since another writer appended) need it.
+    let mut looking_up = None;
+    for (row, known_prev) in rows.iter().zip(known_prev) {
+        let mut values = [
+            Value::Int(row.seq),
+            Value::Int(row.time_us),
+            Value::Text(&row.actor_kind),
+            Value::Text(&row.actor_id),
+            Value::Text(&row.action),
+            Value::Text(&row.object_type),
+            Value::Text(&row.object_id),
+            Value::Text(&row.object_repr),
+            Value::Text(&row.message),
+            Value::Text(&row.changes),
+            row.request_id.as_deref().into(),
+            Value::Text(&row.prev_hash),
+            Value::Text(&row.hash),
+            Value::Null,
+            Value::Null,
+        ];
+        let ran = match known_prev {
+            Some(prev) => {
+                values[13] = Value::Int(*prev);
+                linked.run(&values[..14])
+            }
+            None => {
+                let statement = match &mut looking_up {
+                    Some(statement) => statement,
+                    None => looking_up.insert(Statement::prepare(handle, INSERT_LOOKING_UP)?),
+                };
+                values[13] = Value::Text(&row.object_type);
+                values[14] = Value::Text(&row.object_id);
+                statement.run(&values)
+            }
+        };
+        ran.map_err(|()| last_error(handle))?;
+    }
+    Ok(())
+}
+
+fn write_heads(
+    handle: &mut LockedSqliteHandle<'_>,
+    objects: &[(&str, &str)],
+    newest: &HashMap<(&str, &str), i64>,
+) -> Result<(), sqlx::Error> {
+    let mut statement = Statement::prepare(handle, WRITE_HEAD)?;
+    for key in objects {
+        statement
+            .run(&[Value::Text(key.0), Value::Text(key.1), Value::Int(newest[key])])
+            .map_err(|()| last_error(handle))?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn statements_have_one_placeholder_per_parameter() {
-        for statement in [Statement::InsertLinked, Statement::InsertLookingUp, Statement::WriteHeads] {
-            for rows in CHUNKS {
-                let sql = statement.sql(rows);
-                assert_eq!(sql.matches('?').count(), rows * statement.parameters_per_row(), "{sql}");
-            }
-        }
+        assert_eq!(INSERT_LINKED.matches('?').count(), 14);
+        assert_eq!(INSERT_LOOKING_UP.matches('?').count(), 15);
+        assert_eq!(WRITE_HEAD.matches('?').count(), 3);
     }
 }
