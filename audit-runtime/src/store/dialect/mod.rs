@@ -19,7 +19,9 @@ pub(crate) use sqlite_write::RecentHeads;
 /// What a SQLite writer remembers of its objects; nothing without SQLite.
 #[cfg(not(feature = "sqlite"))]
 #[derive(Default)]
-pub(crate) struct RecentHeads;
+pub(crate) struct RecentHeads {
+    _nothing: (),
+}
 
 use super::StoreError;
 use super::chain::EntryRow;
