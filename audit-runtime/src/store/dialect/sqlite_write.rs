@@ -33,8 +33,13 @@ const INSERT_LINKED: &str = concat_insert!("?");
 const INSERT_LOOKING_UP: &str =
     concat_insert!("(SELECT last_seq FROM audit_object_heads WHERE object_type = ? AND object_id = ?)");
 /// The newest entry of an object: type, id, seq.
-const WRITE_HEAD: &str = "INSERT INTO audit_object_heads (object_type, object_id, last_seq) VALUES (?,?,?) \
-                          ON CONFLICT (object_type, object_id) DO UPDATE SET last_seq = excluded.last_seq";
+const WRITE_HEAD: &str = concat!(
+    "INSERT INTO audit_object_heads (object_type, object_id, last_seq) VALUES ",
+    "(?,?,?)",
+    " ON CONFLICT (object_type, object_id) DO UPDATE SET last_seq = excluded.last_seq"
+);
+const HEADS_HEAD: &str = "INSERT INTO audit_object_heads (object_type, object_id, last_seq) VALUES ";
+const HEADS_TAIL: &str = " ON CONFLICT (object_type, object_id) DO UPDATE SET last_seq = excluded.last_seq";
 
 /// Objects a writer keeps the newest entry of, at most; past that it starts again.
 const RECENT_HEADS_CAPACITY: usize = 65_536;
@@ -121,6 +126,36 @@ pub(super) async fn write_linked(
     Ok(())
 }
 
+/// Rows per multi-row statement: one statement runs SQLite's program once for all of them (a
+/// single-row statement sets up and halts per row), and 64 rows keep the text quick to prepare
+/// for each batch. The rows of a batch that fill no such statement go one by one.
+const WIDE: usize = 64;
+
+/// `row` (a parenthesised list of placeholders) `WIDE` times after `head`, then `tail`.
+fn wide(head: &str, row: &str, tail: &str) -> String {
+    format!("{head}{}{tail}", vec![row; WIDE].join(","))
+}
+
+/// An entry's 13 hashed columns and its predecessor, in `INSERT_LINKED` order.
+fn linked_values<'r>(row: &'r EntryRow, prev: i64) -> [Value<'r>; 14] {
+    [
+        Value::Int(row.seq),
+        Value::Int(row.time_us),
+        Value::Text(&row.actor_kind),
+        Value::Text(&row.actor_id),
+        Value::Text(&row.action),
+        Value::Text(&row.object_type),
+        Value::Text(&row.object_id),
+        Value::Text(&row.object_repr),
+        Value::Text(&row.message),
+        Value::Text(&row.changes),
+        row.request_id.as_deref().into(),
+        Value::Text(&row.prev_hash),
+        Value::Text(&row.hash),
+        Value::Int(prev),
+    ]
+}
+
 fn insert_rows(
     handle: &mut LockedSqliteHandle<'_>,
     rows: &[EntryRow],
@@ -129,51 +164,73 @@ fn insert_rows(
     let mut linked = Statement::prepare(handle, INSERT_LINKED)?;
     // Only objects new to this writer (or first seen since another writer appended) need it.
     let mut looking_up = None;
-    for (row, known_prev) in rows.iter().zip(known_prev) {
-        let mut values = [
-            Value::Int(row.seq),
-            Value::Int(row.time_us),
-            Value::Text(&row.actor_kind),
-            Value::Text(&row.actor_id),
-            Value::Text(&row.action),
-            Value::Text(&row.object_type),
-            Value::Text(&row.object_id),
-            Value::Text(&row.object_repr),
-            Value::Text(&row.message),
-            Value::Text(&row.changes),
-            row.request_id.as_deref().into(),
-            Value::Text(&row.prev_hash),
-            Value::Text(&row.hash),
-            Value::Null,
-            Value::Null,
-        ];
+    let mut linked_wide = None;
+    let mut values = Vec::with_capacity(WIDE * 14);
+    let mut one_by_one = |handle: &mut LockedSqliteHandle<'_>, row: &EntryRow, known_prev: Option<i64>| {
         let ran = match known_prev {
-            Some(prev) => {
-                values[13] = Value::Int(*prev);
-                linked.run(&values[..14])
-            }
+            Some(prev) => linked.run(&linked_values(row, prev)),
             None => {
                 let statement = match &mut looking_up {
                     Some(statement) => statement,
                     None => looking_up.insert(Statement::prepare(handle, INSERT_LOOKING_UP)?),
                 };
+                let mut values = linked_values(row, 0).to_vec();
                 values[13] = Value::Text(&row.object_type);
-                values[14] = Value::Text(&row.object_id);
+                values.push(Value::Text(&row.object_id));
                 statement.run(&values)
             }
         };
-        ran.map_err(|()| last_error(handle))?;
+        ran.map_err(|()| last_error(handle))
+    };
+    let mut start = 0;
+    while start < rows.len() {
+        let end = (start + WIDE).min(rows.len());
+        let (chunk, prevs) = (&rows[start..end], &known_prev[start..end]);
+        if chunk.len() == WIDE && prevs.iter().all(Option::is_some) {
+            values.clear();
+            for (row, prev) in chunk.iter().zip(prevs.iter().flatten()) {
+                values.extend(linked_values(row, *prev));
+            }
+            let statement = match &mut linked_wide {
+                Some(statement) => statement,
+                None => {
+                    let sql = wide(&INSERT_LINKED[..INSERT_LINKED.len() - WIDE_ROW.len()], WIDE_ROW, "");
+                    linked_wide.insert(Statement::prepare(handle, &sql)?)
+                }
+            };
+            statement.run(&values).map_err(|()| last_error(handle))?;
+        } else {
+            for (row, prev) in chunk.iter().zip(prevs) {
+                one_by_one(handle, row, *prev)?;
+            }
+        }
+        start = end;
     }
     Ok(())
 }
+
+/// The placeholders of one linked entry (the end of `INSERT_LINKED`).
+const WIDE_ROW: &str = "(?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
 
 fn write_heads(
     handle: &mut LockedSqliteHandle<'_>,
     objects: &[(&str, &str)],
     newest: &HashMap<(&str, &str), i64>,
 ) -> Result<(), sqlx::Error> {
+    let mut chunks = objects.chunks_exact(WIDE);
+    if chunks.len() > 0 {
+        let sql = wide(HEADS_HEAD, "(?,?,?)", HEADS_TAIL);
+        let mut statement = Statement::prepare(handle, &sql)?;
+        let mut values = Vec::with_capacity(WIDE * 3);
+        for chunk in &mut chunks {
+            values.clear();
+            values
+                .extend(chunk.iter().flat_map(|key| [Value::Text(key.0), Value::Text(key.1), Value::Int(newest[key])]));
+            statement.run(&values).map_err(|()| last_error(handle))?;
+        }
+    }
     let mut statement = Statement::prepare(handle, WRITE_HEAD)?;
-    for key in objects {
+    for key in chunks.remainder() {
         statement
             .run(&[Value::Text(key.0), Value::Text(key.1), Value::Int(newest[key])])
             .map_err(|()| last_error(handle))?;
@@ -190,5 +247,10 @@ mod tests {
         assert_eq!(INSERT_LINKED.matches('?').count(), 14);
         assert_eq!(INSERT_LOOKING_UP.matches('?').count(), 15);
         assert_eq!(WRITE_HEAD.matches('?').count(), 3);
+        assert!(INSERT_LINKED.ends_with(WIDE_ROW));
+        let linked_wide = wide(&INSERT_LINKED[..INSERT_LINKED.len() - WIDE_ROW.len()], WIDE_ROW, "");
+        assert_eq!(linked_wide.matches('?').count(), 14 * WIDE);
+        assert_eq!(wide(HEADS_HEAD, "(?,?,?)", HEADS_TAIL).matches('?').count(), 3 * WIDE);
+        assert_eq!(WRITE_HEAD, format!("{HEADS_HEAD}(?,?,?){HEADS_TAIL}"));
     }
 }
