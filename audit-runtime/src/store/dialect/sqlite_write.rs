@@ -69,8 +69,7 @@ impl RecentHeads {
 }
 
 /// SQLite: the batch's entries, each linked to its object's previous one, then the objects' new
-/// heads, through prepared single-row statements on the connection's own handle (see
-/// `sqlite_ffi.rs`).
+/// heads, through statements prepared on the connection's own handle (see `sqlite_ffi.rs`).
 pub(super) async fn write_linked(
     conn: &mut SqliteConnection,
     rows: &[EntryRow],
