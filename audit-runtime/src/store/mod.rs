@@ -25,6 +25,7 @@ mod dialect;
 mod error;
 mod events;
 mod journal;
+mod marks;
 mod model;
 mod outbox;
 mod pool;

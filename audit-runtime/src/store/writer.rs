@@ -23,13 +23,13 @@ use tokio::sync::oneshot;
 
 use super::auditor::{Counters, Done, RevisionDone, Room};
 use super::chain::{EntryRow, storable};
-use super::conn::{WriteConn, on_conn};
+use super::conn::WriteConn;
 use super::dialect::{self, RecentHeads};
 use super::journal::Journal;
 use super::record::{Record, RecordBody, new_origin};
 use super::spool::{Spool, quarantine_records};
 use super::url::{Backend, DatabaseUrl};
-use super::{StoreError, db_error, events};
+use super::{StoreError, events};
 
 /// How long the writer waits before trying an unreachable database again, at most.
 const MAX_RETRY_DELAY: Duration = Duration::from_secs(5);
@@ -556,9 +556,9 @@ impl Writer {
     fn write(&mut self, records: &[Record]) -> Result<(), StoreError> {
         let backend = self.settings.url.backend;
         let (written, end, revisions) = self.transaction(async |conn, recent_heads| {
-            let fresh = not_yet_stored(conn, records).await?;
+            let fresh = super::marks::not_yet_stored(conn, records).await?;
             let (end, revision_ids) = append_bodies(conn, backend, fresh.iter().map(|r| &r.body), recent_heads).await?;
-            mark_stored(conn, records).await?;
+            super::marks::mark_stored(conn, records).await?;
             // Revision ids come in the order of the revisions among the fresh records.
             let revisions: Vec<((String, u64), i64)> = fresh
                 .iter()
@@ -654,52 +654,6 @@ impl Writer {
             }
         }
     }
-}
-
-/// The records of `records` the database does not have yet: those numbered above their
-/// writer's mark in `audit_writers`.
-async fn not_yet_stored<'r>(conn: &mut WriteConn, records: &'r [Record]) -> Result<Vec<&'r Record>, StoreError> {
-    let mut marks: BTreeMap<&str, u64> = BTreeMap::new();
-    for record in records {
-        if !marks.contains_key(record.origin.as_str()) {
-            let origin = record.origin.as_str();
-            let mark: Option<i64> = on_conn!(conn, c => {
-                sqlx::query_scalar("SELECT last_number FROM audit_writers WHERE origin = $1")
-                    .bind(origin)
-                    .fetch_optional(&mut *c)
-                    .await
-            })
-            .map_err(db_error("reading the writers' marks"))?;
-            marks.insert(&record.origin, mark.unwrap_or(0) as u64);
-        }
-    }
-    Ok(records.iter().filter(|r| r.number > marks[r.origin.as_str()]).collect())
-}
-
-/// Raises each writer's mark to the highest number of `records`, in the batch's transaction.
-async fn mark_stored(conn: &mut WriteConn, records: &[Record]) -> Result<(), StoreError> {
-    let mut highest: BTreeMap<&str, u64> = BTreeMap::new();
-    for record in records {
-        let mark = highest.entry(&record.origin).or_default();
-        *mark = (*mark).max(record.number);
-    }
-    for (origin, number) in highest {
-        on_conn!(conn, c => {
-            sqlx::query(
-                "INSERT INTO audit_writers (origin, last_number) VALUES ($1, $2) \
-                 ON CONFLICT (origin) DO UPDATE SET last_number = CASE \
-                 WHEN excluded.last_number > audit_writers.last_number THEN excluded.last_number \
-                 ELSE audit_writers.last_number END",
-            )
-            .bind(origin)
-            .bind(number as i64)
-            .execute(&mut *c)
-            .await
-            .map(drop)
-        })
-        .map_err(db_error("recording the writers' marks"))?;
-    }
-    Ok(())
 }
 
 /// Appends entries, revisions and views inside the caller's exclusive transaction; returns the
