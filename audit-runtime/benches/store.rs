@@ -1,5 +1,6 @@
 //! Audit entries written per second: the batched `Auditor` (without and with a journal) beside
-//! one sqlx `INSERT` per entry, on SQLite and on PostgreSQL, measured in one run; recording inside
+//! one sqlx `INSERT` per entry, and beside a raw bulk insert of the same rows (the machine's
+//! limit), on SQLite and on PostgreSQL, measured in one run; recording inside
 //! the application's transaction beside the same `INSERT`s written by hand there; then the
 //! latency of the recording call while the writer is busy, and with the journal at 10 000
 //! calls/s.
@@ -17,6 +18,9 @@ use audit_runtime::store::{AuditStore, Auditor};
 use audit_runtime::{Action, Actor};
 use criterion::{BenchmarkId, Criterion, Throughput};
 use sqlx::Connection;
+
+#[path = "store/raw.rs"]
+mod raw;
 
 #[derive(audit_runtime::Audited, Clone, serde::Serialize, serde::Deserialize)]
 #[audited(object_type = "observation")]
@@ -82,7 +86,7 @@ async fn peer_round(conn: &mut sqlx::AnyConnection, objects: &[Observation], seq
 
 /// `url` for our store; `peer_url` for the peer's table (its own SQLite file, so neither shares
 /// the other's WAL and checkpoints; the same database on PostgreSQL).
-fn bench_backend(c: &mut Criterion, name: &str, url: &str, peer_url: &str) {
+fn bench_backend(c: &mut Criterion, name: &str, url: &str, peer_url: &str, raw_url: &str) {
     let rt = runtime();
     let store = rt.block_on(AuditStore::connect(url)).unwrap();
     let spool = std::env::temp_dir().join(format!("audit-bench-{name}.spool"));
@@ -139,6 +143,13 @@ fn bench_backend(c: &mut Criterion, name: &str, url: &str, peer_url: &str) {
     });
     group.bench_function(BenchmarkId::new("sqlx_insert_per_entry", ENTRIES), |b| {
         b.iter(|| rt.block_on(peer_round(&mut peer, black_box(&objects), &mut seq)));
+    });
+    // The same rows, hashed into a chain, in one transaction the fastest plain way each
+    // database takes them (see `raw.rs`): the machine's limit.
+    let mut bulk = rt.block_on(raw::Bulk::open(name, raw_url));
+    let rows = raw::rows(&objects);
+    group.bench_function(BenchmarkId::new("raw_bulk_insert", ENTRIES), |b| {
+        b.iter(|| rt.block_on(bulk.insert(black_box(&rows))));
     });
     group.finish();
     drop(auditor);
@@ -305,7 +316,8 @@ fn main() {
     let dir = tempfile::tempdir().unwrap();
     let sqlite = format!("sqlite://{}", dir.path().join("bench.db").display());
     let sqlite_peer = format!("sqlite://{}?mode=rwc", dir.path().join("bench-peer.db").display());
-    bench_backend(&mut criterion, "sqlite", &sqlite, &sqlite_peer);
+    let sqlite_raw = format!("sqlite://{}?mode=rwc", dir.path().join("bench-raw.db").display());
+    bench_backend(&mut criterion, "sqlite", &sqlite, &sqlite_peer, &sqlite_raw);
     bench_in_transaction!(criterion, "sqlite", &sqlite, sqlx::SqlitePool);
     enqueue_latency("sqlite", &sqlite);
     journal_latency("sqlite", &sqlite);
@@ -320,7 +332,7 @@ fn main() {
     });
     if created.is_some() {
         let url = format!("{}/audit_bench", base.rsplit_once('/').map_or(base.as_str(), |(b, _)| b));
-        bench_backend(&mut criterion, "postgres", &url, &url);
+        bench_backend(&mut criterion, "postgres", &url, &url, &url);
         bench_in_transaction!(criterion, "postgres", &url, sqlx::PgPool);
         enqueue_latency("postgres", &url);
         journal_latency("postgres", &url);

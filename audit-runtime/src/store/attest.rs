@@ -21,6 +21,7 @@ use sqlx::AnyConnection;
 use time::OffsetDateTime;
 
 use super::chain::{BrokenEntry, EntryRow, Tampering};
+use super::conn::{WriteConn, on_conn};
 use super::{StoreError, db_error};
 use crate::audit::{Action, Actor, AuditEntry, FieldChange};
 
@@ -408,15 +409,18 @@ pub(crate) fn version_fields(
 
 /// The view counts attested by entries up to `cut`: the newest purge entry among them carries
 /// the totals before it, and the view entries after it add theirs.
-pub(crate) async fn carried_views(conn: &mut AnyConnection, cut: i64) -> Result<ViewCounts, StoreError> {
-    let rows: Vec<(i64, String, String)> = sqlx::query_as(
-        "SELECT seq, object_type, changes FROM audit_entries WHERE seq <= $1 AND object_type IN ($2, $3) ORDER BY seq",
-    )
-    .bind(cut)
-    .bind(VIEWS)
-    .bind(PURGE)
-    .fetch_all(&mut *conn)
-    .await
+pub(crate) async fn carried_views(conn: &mut WriteConn, cut: i64) -> Result<ViewCounts, StoreError> {
+    let rows: Vec<(i64, String, String)> = on_conn!(conn, c => {
+        sqlx::query_as(
+            "SELECT seq, object_type, changes FROM audit_entries WHERE seq <= $1 AND object_type IN ($2, $3) \
+             ORDER BY seq",
+        )
+        .bind(cut)
+        .bind(VIEWS)
+        .bind(PURGE)
+        .fetch_all(&mut *c)
+        .await
+    })
     .map_err(db_error("reading the view counts to carry"))?;
     let mut totals = ViewCounts::new();
     for (_, object_type, changes) in rows {

@@ -66,11 +66,11 @@ impl EntryRow {
     pub(crate) fn compute_hash(&self) -> String {
         let mut hasher = Sha256::new();
         hasher.update(DOMAIN);
-        let seq = self.seq.to_string();
-        let time = self.time_us.to_string();
+        // The numbers as decimal text, formatted on the stack (this runs once per entry).
+        let (mut seq, mut time) = (itoa::Buffer::new(), itoa::Buffer::new());
         let fields: [Option<&str>; 12] = [
-            Some(&seq),
-            Some(&time),
+            Some(seq.format(self.seq)),
+            Some(time.format(self.time_us)),
             Some(&self.actor_kind),
             Some(&self.actor_id),
             Some(&self.action),
@@ -321,6 +321,26 @@ mod tests {
         let mut inserted = chain(3);
         inserted.push(row(4, GENESIS));
         assert_eq!(first_break(&inserted), Some(BrokenEntry { seq: 4, tampering: Tampering::InsertedOrReordered }));
+    }
+
+    #[test]
+    fn the_hash_covers_the_numbers_as_decimal_text() {
+        // The chain's format, spelled out independently of `compute_hash`.
+        let mut row = row(-3, GENESIS);
+        row.time_us = -1_700_000_000_000_000;
+        let mut hasher = Sha256::new();
+        hasher.update(DOMAIN);
+        let (seq, time) = (row.seq.to_string(), row.time_us.to_string());
+        let texts =
+            [seq.as_str(), &time, "user", "42", "change", "observation", "17", "Observation 17", "changed value"];
+        for text in texts.into_iter().chain(["[]"]) {
+            hasher.update((text.len() as u64).to_be_bytes());
+            hasher.update(text.as_bytes());
+        }
+        hasher.update(u64::MAX.to_be_bytes()); // no request id
+        hasher.update((GENESIS.len() as u64).to_be_bytes());
+        hasher.update(GENESIS.as_bytes());
+        assert_eq!(row.compute_hash(), hex(&hasher.finalize()));
     }
 
     #[test]

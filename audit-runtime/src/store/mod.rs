@@ -20,10 +20,12 @@ mod append;
 mod attest;
 mod auditor;
 pub(crate) mod chain;
+mod conn;
 mod dialect;
 mod error;
 mod events;
 mod journal;
+mod marks;
 mod model;
 mod outbox;
 mod pool;
@@ -54,8 +56,7 @@ pub use outbox::{AuditTransaction, InTransaction, TransactionRevision};
 pub use url::Backend;
 
 pub(crate) use error::db_error;
-pub(crate) use pool::{begin_exclusive, finish, open_writer_pool};
-pub(crate) use read::get;
+pub(crate) use pool::{begin_exclusive, finish, open_pool_now, open_writer};
 // The mail reporter's rate limit (feature `smtp`) claims through the store's pool.
 #[cfg(feature = "smtp")]
 pub(crate) use write::claim;
@@ -76,6 +77,8 @@ pub struct AuditStore {
 struct StoreInner {
     pool: AnyPool,
     url: DatabaseUrl,
+    /// Opened by `open_existing`: every connection of it is read-only.
+    read_only: bool,
 }
 
 const ENTRY_COLUMNS: &str = "seq, time_us, actor_kind, actor_id, action, object_type, object_id, object_repr, \
@@ -87,7 +90,7 @@ impl AuditStore {
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
         let url = migrated(url, schema::SCHEMA_VERSION).await?;
         let pool = open_pool(&url, 8, Duration::from_secs(10)).await?;
-        Ok(AuditStore { inner: Arc::new(StoreInner { pool, url }) })
+        Ok(AuditStore { inner: Arc::new(StoreInner { pool, url, read_only: false }) })
     }
 
     /// Opens an existing store to read it, and only to read it: nothing is created or migrated.
@@ -117,11 +120,7 @@ impl AuditStore {
             .after_connect(move |conn, _meta| {
                 Box::pin(async move {
                     use sqlx::Executor as _;
-                    let setting = match backend {
-                        Backend::Sqlite => "PRAGMA busy_timeout = 10000",
-                        Backend::Postgres => "SET default_transaction_read_only = on",
-                    };
-                    conn.execute(setting).await.map(drop)
+                    conn.execute(read_only_setup(backend)).await.map(drop)
                 })
             })
             .connect(&url.connect)
@@ -149,7 +148,7 @@ impl AuditStore {
         if found < schema::SCHEMA_VERSION {
             return Err(StoreError::OlderSchema { found, supported: schema::SCHEMA_VERSION });
         }
-        Ok(AuditStore { inner: Arc::new(StoreInner { pool, url }) })
+        Ok(AuditStore { inner: Arc::new(StoreInner { pool, url, read_only: true }) })
     }
 
     /// Creates the tables of an older schema version, as an earlier release left them: the
@@ -171,5 +170,22 @@ impl AuditStore {
 
     pub(crate) fn database_url(&self) -> &DatabaseUrl {
         &self.inner.url
+    }
+
+    /// A direct connection for writing outside the `Auditor` (purging), set up as this store's
+    /// other connections are (read-only for `open_existing`).
+    pub(crate) async fn write_connection(&self) -> Result<conn::WriteConn, StoreError> {
+        let backend = self.inner.url.backend;
+        let setup = if self.inner.read_only { read_only_setup(backend) } else { dialect::of(backend).connection_setup };
+        conn::WriteConn::connect(&self.inner.url, &[setup]).await
+    }
+}
+
+/// The setting of every connection of a store opened read-only (SQLite's is `mode=ro` in the
+/// URL).
+fn read_only_setup(backend: Backend) -> &'static str {
+    match backend {
+        Backend::Sqlite => "PRAGMA busy_timeout = 10000",
+        Backend::Postgres => "SET default_transaction_read_only = on",
     }
 }

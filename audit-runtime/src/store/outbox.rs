@@ -11,11 +11,11 @@
 use std::future::Future;
 use std::pin::Pin;
 
-use sqlx::AnyConnection;
 use time::OffsetDateTime;
 
 use super::auditor::{revision_record, version_record};
 use super::chain::unix_micros;
+use super::conn::{WriteConn, on_conn};
 use super::record::{RecordBody, VersionRecord};
 use super::{Auditor, Backend, StoreError, db_error};
 use crate::audit::{self, Action, Actor, Audited};
@@ -214,32 +214,28 @@ impl<X: AuditTransaction + ?Sized> TransactionRevision<'_, '_, X> {
 }
 
 /// Whether the outbox holds no row (committed ones; others are not visible).
-pub(crate) async fn is_empty(conn: &mut AnyConnection) -> Result<bool, StoreError> {
-    let any: Option<i64> = sqlx::query_scalar("SELECT id FROM audit_outbox LIMIT 1")
-        .fetch_optional(&mut *conn)
-        .await
-        .map_err(db_error("looking into the outbox"))?;
+pub(crate) async fn is_empty(conn: &mut WriteConn) -> Result<bool, StoreError> {
+    let any: Option<i64> =
+        on_conn!(conn, c => sqlx::query_scalar("SELECT id FROM audit_outbox LIMIT 1").fetch_optional(&mut *c).await)
+            .map_err(db_error("looking into the outbox"))?;
     Ok(any.is_none())
 }
 
 /// The oldest outbox rows: id and record text.
-pub(crate) async fn oldest(conn: &mut AnyConnection, limit: i64) -> Result<Vec<(i64, String)>, StoreError> {
-    sqlx::query_as("SELECT id, record FROM audit_outbox ORDER BY id LIMIT $1")
-        .bind(limit)
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(db_error("reading the outbox"))
+pub(crate) async fn oldest(conn: &mut WriteConn, limit: i64) -> Result<Vec<(i64, String)>, StoreError> {
+    on_conn!(conn, c => {
+        sqlx::query_as("SELECT id, record FROM audit_outbox ORDER BY id LIMIT $1").bind(limit).fetch_all(&mut *c).await
+    })
+    .map_err(db_error("reading the outbox"))
 }
 
 /// Deletes exactly the rows `ids` (a range could take a row another transaction committed
 /// since they were read).
-pub(crate) async fn delete(conn: &mut AnyConnection, ids: &[i64]) -> Result<(), StoreError> {
+pub(crate) async fn delete(conn: &mut WriteConn, ids: &[i64]) -> Result<(), StoreError> {
     for chunk in ids.chunks(500) {
         let list: Vec<String> = chunk.iter().map(i64::to_string).collect();
-        sqlx::raw_sql(&format!("DELETE FROM audit_outbox WHERE id IN ({})", list.join(",")))
-            .execute(&mut *conn)
-            .await
-            .map_err(db_error("removing sealed outbox rows"))?;
+        let sql = format!("DELETE FROM audit_outbox WHERE id IN ({})", list.join(","));
+        conn.raw(&sql, "removing sealed outbox rows").await?;
     }
     Ok(())
 }

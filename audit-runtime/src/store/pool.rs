@@ -1,52 +1,44 @@
-//! Connections: parsing and migrating, the pools, per-connection settings, and the chain's
-//! write lock.
+//! Connections: parsing and migrating, the read pools, the writer's connection, per-connection
+//! settings, and the chain's write lock.
 
 use std::time::Duration;
 
 use sqlx::any::AnyPoolOptions;
-use sqlx::{AnyConnection, AnyPool, Connection};
+use sqlx::{AnyConnection, AnyPool};
 
+use super::conn::WriteConn;
 use super::url::{Backend, DatabaseUrl};
-use super::{StoreError, db_error, dialect, events, schema};
+use super::{StoreError, dialect, events, schema};
 
 /// Parses `url` and brings its schema up to `version` over one direct connection: an
 /// unreachable server is reported at once (a pool would retry until its timeout).
 pub(super) async fn migrated(url: &str, version: i64) -> Result<DatabaseUrl, StoreError> {
     let url = DatabaseUrl::parse(url)?;
-    sqlx::any::install_default_drivers();
-    let mut conn = AnyConnection::connect(&url.connect).await.map_err(|source| url.connect_error(source))?;
-    prepare_connection(&mut conn, url.backend).await.map_err(db_error("configuring the connection"))?;
+    let mut conn = WriteConn::connect(&url, &[dialect::of(url.backend).connection_setup]).await?;
     schema::migrate_to(&mut conn, url.backend, version).await?;
-    let _ = conn.close().await;
+    conn.close().await;
     Ok(url)
 }
 
 /// A connection pool for `url`; connections are opened when first needed.
 pub(crate) async fn open_pool(url: &DatabaseUrl, max: u32, acquire: Duration) -> Result<AnyPool, StoreError> {
-    pool_with(url, max, acquire, "")
+    open_pool_now(url, max, acquire)
 }
 
-/// The writer's pool: its connection, and one for the checkpoints it starts itself.
-pub(crate) fn open_writer_pool(url: &DatabaseUrl) -> Result<AnyPool, StoreError> {
-    pool_with(url, 2, Duration::from_secs(2), dialect::of(url.backend).writer_setup)
+/// The writer's connection, with the dialect's settings for writers.
+pub(crate) async fn open_writer(url: &DatabaseUrl) -> Result<WriteConn, StoreError> {
+    let dialect = dialect::of(url.backend);
+    WriteConn::connect(url, &[dialect.connection_setup, dialect.writer_setup]).await
 }
 
-fn pool_with(url: &DatabaseUrl, max: u32, acquire: Duration, extra: &'static str) -> Result<AnyPool, StoreError> {
+/// The same, outside async code (opening a lazy pool does not wait).
+pub(crate) fn open_pool_now(url: &DatabaseUrl, max: u32, acquire: Duration) -> Result<AnyPool, StoreError> {
     sqlx::any::install_default_drivers();
     let backend = url.backend;
     AnyPoolOptions::new()
         .max_connections(max)
         .acquire_timeout(acquire)
-        .after_connect(move |conn, _meta| {
-            Box::pin(async move {
-                prepare_connection(conn, backend).await?;
-                if !extra.is_empty() {
-                    use sqlx::Executor as _;
-                    conn.execute(extra).await?;
-                }
-                Ok(())
-            })
-        })
+        .after_connect(move |conn, _meta| Box::pin(async move { prepare_connection(conn, backend).await }))
         .connect_lazy(&url.connect)
         .map_err(|source| url.connect_error(source))
 }
@@ -59,27 +51,23 @@ async fn prepare_connection(conn: &mut AnyConnection, backend: Backend) -> Resul
 
 /// Starts a transaction that holds the chain's write lock (so replicas append one batch at a
 /// time; readers never wait).
-pub(crate) async fn begin_exclusive(conn: &mut AnyConnection, backend: Backend) -> Result<(), StoreError> {
-    sqlx::raw_sql(dialect::of(backend).begin_exclusive)
-        .execute(&mut *conn)
-        .await
-        .map_err(db_error("starting a write transaction"))?;
-    Ok(())
+pub(crate) async fn begin_exclusive(conn: &mut WriteConn, backend: Backend) -> Result<(), StoreError> {
+    conn.raw(dialect::of(backend).begin_exclusive, "starting a write transaction").await
 }
 
 /// Commits when `result` is Ok, rolls back otherwise.
 pub(crate) async fn finish<T>(
-    conn: &mut AnyConnection,
+    conn: &mut WriteConn,
     result: Result<T, StoreError>,
     context: &'static str,
 ) -> Result<T, StoreError> {
     match result {
         Ok(value) => {
-            sqlx::raw_sql("COMMIT").execute(&mut *conn).await.map_err(db_error(context))?;
+            conn.raw("COMMIT", context).await?;
             Ok(value)
         }
         Err(error) => {
-            if let Err(rollback) = sqlx::raw_sql("ROLLBACK").execute(&mut *conn).await {
+            if let Err(rollback) = conn.raw("ROLLBACK", "rolling back").await {
                 events::RollbackFailed { reason: &rollback.to_string() }.emit();
             }
             Err(error)

@@ -6,8 +6,7 @@
 //! `UPDATE` and `DELETE` (and, on PostgreSQL, `TRUNCATE`), except the deletes that
 //! `purge_before` makes through its gate.
 
-use sqlx::AnyConnection;
-
+use super::conn::{WriteConn, on_conn};
 use super::url::Backend;
 use super::{StoreError, db_error};
 
@@ -18,18 +17,18 @@ const META_TABLE: &str = "CREATE TABLE IF NOT EXISTS audit_meta (key TEXT PRIMAR
 
 /// Brings the schema up to `target` ([`SCHEMA_VERSION`]; an older version only in the toolkit's
 /// migration tests), refusing a database made by a newer build.
-pub(crate) async fn migrate_to(conn: &mut AnyConnection, backend: Backend, target: i64) -> Result<(), StoreError> {
-    sqlx::raw_sql(META_TABLE).execute(&mut *conn).await.map_err(db_error("creating audit_meta"))?;
+pub(crate) async fn migrate_to(conn: &mut WriteConn, backend: Backend, target: i64) -> Result<(), StoreError> {
+    conn.raw(META_TABLE, "creating audit_meta").await?;
     super::begin_exclusive(conn, backend).await?;
     let result = apply(conn, backend, target).await;
     super::finish(conn, result, "migrating the audit schema").await
 }
 
-async fn apply(conn: &mut AnyConnection, backend: Backend, target: i64) -> Result<(), StoreError> {
-    let found: Option<String> = sqlx::query_scalar("SELECT value FROM audit_meta WHERE key = 'schema_version'")
-        .fetch_optional(&mut *conn)
-        .await
-        .map_err(db_error("reading the schema version"))?;
+async fn apply(conn: &mut WriteConn, backend: Backend, target: i64) -> Result<(), StoreError> {
+    let found: Option<String> = on_conn!(conn, c => {
+        sqlx::query_scalar("SELECT value FROM audit_meta WHERE key = 'schema_version'").fetch_optional(&mut *c).await
+    })
+    .map_err(db_error("reading the schema version"))?;
     let found = match found {
         None => 0,
         Some(text) => text.parse::<i64>().map_err(|_| StoreError::Corrupt {
@@ -40,14 +39,18 @@ async fn apply(conn: &mut AnyConnection, backend: Backend, target: i64) -> Resul
         return Err(StoreError::NewerSchema { found, supported: SCHEMA_VERSION });
     }
     for (version, sql) in super::dialect::of(backend).migrations.iter().filter(|(v, _)| *v > found && *v <= target) {
-        sqlx::raw_sql(sql).execute(&mut *conn).await.map_err(db_error("creating the audit tables"))?;
-        sqlx::query(
-            "INSERT INTO audit_meta (key, value) VALUES ('schema_version', $1) \
-             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-        )
-        .bind(version.to_string())
-        .execute(&mut *conn)
-        .await
+        conn.raw(sql, "creating the audit tables").await?;
+        let version_text = version.to_string();
+        on_conn!(conn, c => {
+            sqlx::query(
+                "INSERT INTO audit_meta (key, value) VALUES ('schema_version', $1) \
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            )
+            .bind(version_text.as_str())
+            .execute(&mut *c)
+            .await
+            .map(drop)
+        })
         .map_err(db_error("recording the schema version"))?;
         super::events::SchemaMigrated { schema_version: *version }.emit();
     }

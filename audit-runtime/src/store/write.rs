@@ -3,10 +3,11 @@
 
 use std::time::Duration;
 
-use sqlx::{AnyConnection, AnyPool};
+use sqlx::AnyPool;
 use time::{Date, OffsetDateTime};
 
 use super::chain::{EntryRow, actor_columns, storable, unix_micros};
+use super::conn::{WriteConn, on_conn};
 use super::record::RevisionRecord;
 use super::url::Backend;
 use super::{
@@ -22,11 +23,13 @@ impl AuditStore {
     pub async fn purge_before(&self, time: OffsetDateTime) -> Result<PurgeReport, StoreError> {
         let report = self.verify().await?;
         let cutoff = unix_micros(time);
-        let mut conn = self.inner.pool.acquire().await.map_err(db_error("connecting to purge"))?;
+        let mut conn = self.write_connection().await?;
         let backend = self.backend();
         begin_exclusive(&mut conn, backend).await?;
         let result = purge(&mut conn, backend, cutoff, &report).await;
-        finish(&mut conn, result, "purging old audit entries").await
+        let result = finish(&mut conn, result, "purging old audit entries").await;
+        conn.close().await;
+        result
     }
 
     /// Claims `key` for the current window of length `window`: `true` for the first claim of the
@@ -40,21 +43,19 @@ impl AuditStore {
 }
 
 async fn purge(
-    conn: &mut AnyConnection,
+    conn: &mut WriteConn,
     backend: Backend,
     cutoff: i64,
     report: &VerifyReport,
 ) -> Result<PurgeReport, StoreError> {
     // The chain is cut at a prefix: up to the entry before the first one at or after `time`.
-    let first_kept: Option<i64> = sqlx::query_scalar("SELECT MIN(seq) FROM audit_entries WHERE time_us >= $1")
-        .bind(cutoff)
-        .fetch_one(&mut *conn)
-        .await
-        .map_err(db_error("finding entries to purge"))?;
-    let last: Option<i64> = sqlx::query_scalar("SELECT MAX(seq) FROM audit_entries")
-        .fetch_one(&mut *conn)
-        .await
-        .map_err(db_error("finding entries to purge"))?;
+    let first_kept: Option<i64> = on_conn!(conn, c => {
+        sqlx::query_scalar("SELECT MIN(seq) FROM audit_entries WHERE time_us >= $1").bind(cutoff).fetch_one(&mut *c).await
+    })
+    .map_err(db_error("finding entries to purge"))?;
+    let last: Option<i64> =
+        on_conn!(conn, c => sqlx::query_scalar("SELECT MAX(seq) FROM audit_entries").fetch_one(&mut *c).await)
+            .map_err(db_error("finding entries to purge"))?;
     let Some(cut) = first_kept.map(|seq| seq - 1).or(last) else {
         return Ok(PurgeReport { removed: 0, checkpoint: None });
     };
@@ -63,34 +64,39 @@ async fn purge(
             return Err(StoreError::BrokenChain(broken.clone()));
         }
     }
-    let hash: Option<String> = sqlx::query_scalar("SELECT hash FROM audit_entries WHERE seq = $1")
-        .bind(cut)
-        .fetch_optional(&mut *conn)
-        .await
-        .map_err(db_error("reading the checkpoint entry"))?;
+    let hash: Option<String> = on_conn!(conn, c => {
+        sqlx::query_scalar("SELECT hash FROM audit_entries WHERE seq = $1").bind(cut).fetch_optional(&mut *c).await
+    })
+    .map_err(db_error("reading the checkpoint entry"))?;
     let Some(hash) = hash else {
         return Ok(PurgeReport { removed: 0, checkpoint: None });
     };
     // Revisions attested by the entries that go, go with them; the view counts those entries
     // attested are carried by the purge's own entry, so the counts still verify.
-    let last_revision: Option<i64> = sqlx::query_scalar(
-        "SELECT MAX(CAST(object_id AS BIGINT)) FROM audit_entries WHERE seq <= $1 AND object_type = $2",
-    )
-    .bind(cut)
-    .bind(attest::REVISION)
-    .fetch_one(&mut *conn)
-    .await
+    let last_revision: Option<i64> = on_conn!(conn, c => {
+        sqlx::query_scalar(
+            "SELECT MAX(CAST(object_id AS BIGINT)) FROM audit_entries WHERE seq <= $1 AND object_type = $2",
+        )
+        .bind(cut)
+        .bind(attest::REVISION)
+        .fetch_one(&mut *c)
+        .await
+    })
     .map_err(db_error("finding revisions to purge"))?;
     let carried = attest::carried_views(conn, cut).await?;
     let removed = (dialect::of(backend).purge)(conn, cut, last_revision.unwrap_or(0)).await?;
-    sqlx::query("INSERT INTO audit_checkpoints (seq, hash, removed, created_us) VALUES ($1, $2, $3, $4)")
-        .bind(cut)
-        .bind(hash.as_str())
-        .bind(removed as i64)
-        .bind(unix_micros(OffsetDateTime::now_utc()))
-        .execute(&mut *conn)
-        .await
-        .map_err(db_error("writing the purge checkpoint"))?;
+    let created_us = unix_micros(OffsetDateTime::now_utc());
+    on_conn!(conn, c => {
+        sqlx::query("INSERT INTO audit_checkpoints (seq, hash, removed, created_us) VALUES ($1, $2, $3, $4)")
+            .bind(cut)
+            .bind(hash.as_str())
+            .bind(removed as i64)
+            .bind(created_us)
+            .execute(&mut *c)
+            .await
+            .map(drop)
+    })
+    .map_err(db_error("writing the purge checkpoint"))?;
     let mut rows = vec![EntryRow::from_entry(&attest::purge_entry(cut, &hash, removed, &carried))?];
     append::append_entries(conn, backend, &mut rows, &mut dialect::RecentHeads::default()).await?;
     events::Purged { removed, checkpoint: cut }.emit();
@@ -100,7 +106,7 @@ async fn purge(
 /// Writes a revision and its versions; returns its id and the chain entry that attests them
 /// (a digest of the rows as stored).
 pub(crate) async fn append_revision(
-    conn: &mut AnyConnection,
+    conn: &mut WriteConn,
     revision: &RevisionRecord,
 ) -> Result<(i64, AuditEntry), StoreError> {
     let (kind, id) = match &revision.user {
@@ -112,17 +118,19 @@ pub(crate) async fn append_revision(
     };
     let comment = revision.comment.as_deref().map(storable);
     let request_id = revision.request_id.as_deref().map(storable);
-    let revision_id: i64 = sqlx::query_scalar(
-        "INSERT INTO audit_revisions (created_us, actor_kind, actor_id, comment, request_id) \
-         VALUES ($1, $2, $3, $4, $5) RETURNING id",
-    )
-    .bind(revision.created_us)
-    .bind(kind)
-    .bind(id.as_deref())
-    .bind(comment.as_deref())
-    .bind(request_id.as_deref())
-    .fetch_one(&mut *conn)
-    .await
+    let revision_id: i64 = on_conn!(conn, c => {
+        sqlx::query_scalar(
+            "INSERT INTO audit_revisions (created_us, actor_kind, actor_id, comment, request_id) \
+             VALUES ($1, $2, $3, $4, $5) RETURNING id",
+        )
+        .bind(revision.created_us)
+        .bind(kind)
+        .bind(id.as_deref())
+        .bind(comment.as_deref())
+        .bind(request_id.as_deref())
+        .fetch_one(&mut *c)
+        .await
+    })
     .map_err(db_error("writing a revision"))?;
     let mut digest = attest::RevisionDigest::default();
     attest::revision_fields(
@@ -142,18 +150,20 @@ pub(crate) async fn append_revision(
             (storable(&version.object_type), storable(&version.object_id), storable(&version.object_repr));
         let fields = serde_json::to_string(&fields).map_err(StoreError::Serialize)?;
         let snapshot = serde_json::to_string(&version.snapshot).map_err(StoreError::Serialize)?;
-        let version_id: i64 = sqlx::query_scalar(
-            "INSERT INTO audit_versions (revision_id, object_type, object_id, object_repr, fields, snapshot) \
-             VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
-        )
-        .bind(revision_id)
-        .bind(object_type.as_str())
-        .bind(object_id.as_str())
-        .bind(object_repr.as_str())
-        .bind(fields.as_str())
-        .bind(snapshot.as_str())
-        .fetch_one(&mut *conn)
-        .await
+        let version_id: i64 = on_conn!(conn, c => {
+            sqlx::query_scalar(
+                "INSERT INTO audit_versions (revision_id, object_type, object_id, object_repr, fields, snapshot) \
+                 VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+            )
+            .bind(revision_id)
+            .bind(object_type.as_str())
+            .bind(object_id.as_str())
+            .bind(object_repr.as_str())
+            .bind(fields.as_str())
+            .bind(snapshot.as_str())
+            .fetch_one(&mut *c)
+            .await
+        })
         .map_err(db_error("writing a version"))?;
         attest::version_fields(&mut digest, version_id, &object_type, &object_id, &object_repr, &fields, &snapshot);
     }
@@ -168,18 +178,21 @@ pub(crate) async fn append_revision(
 }
 
 /// Adds `views` (keys already as stored: see `append_bodies`) to the per-day counters.
-pub(crate) async fn add_views(conn: &mut AnyConnection, views: &attest::ViewCounts) -> Result<(), StoreError> {
+pub(crate) async fn add_views(conn: &mut WriteConn, views: &attest::ViewCounts) -> Result<(), StoreError> {
     for ((object_type, object_id, day), count) in views {
-        sqlx::query(
-            "INSERT INTO audit_views (object_type, object_id, day, count) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (object_type, object_id, day) DO UPDATE SET count = audit_views.count + excluded.count",
-        )
-        .bind(object_type.as_str())
-        .bind(object_id.as_str())
-        .bind(day.as_str())
-        .bind(*count)
-        .execute(&mut *conn)
-        .await
+        on_conn!(conn, c => {
+            sqlx::query(
+                "INSERT INTO audit_views (object_type, object_id, day, count) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (object_type, object_id, day) DO UPDATE SET count = audit_views.count + excluded.count",
+            )
+            .bind(object_type.as_str())
+            .bind(object_id.as_str())
+            .bind(day.as_str())
+            .bind(*count)
+            .execute(&mut *c)
+            .await
+            .map(drop)
+        })
         .map_err(db_error("counting views"))?;
     }
     Ok(())

@@ -2,8 +2,8 @@
 //! spools them while the database is away, seals entries committed inside application
 //! transactions (the outbox), and keeps each record's identity so that nothing is stored twice.
 //!
-//! The writer owns a thread, a small tokio runtime and its own connection pool, so it never
-//! competes with (or depends on) the caller's runtime.
+//! The writer owns a thread, a small tokio runtime and its own connection (native to the
+//! backend: see `conn.rs`), so it never competes with (or depends on) the caller's runtime.
 //!
 //! Where a record can be, in order of preference: the database; the spool (the database is
 //! unreachable or stalled); held in memory (the spool's disk is full too: written as soon as
@@ -18,17 +18,18 @@ use std::sync::atomic::Ordering;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
-use sqlx::{AnyConnection, AnyPool};
+use sqlx::AnyPool;
 use tokio::sync::oneshot;
 
 use super::auditor::{Counters, Done, RevisionDone, Room};
 use super::chain::{EntryRow, storable};
+use super::conn::WriteConn;
 use super::dialect::{self, RecentHeads};
 use super::journal::Journal;
 use super::record::{Record, RecordBody, new_origin};
 use super::spool::{Spool, quarantine_records};
 use super::url::{Backend, DatabaseUrl};
-use super::{StoreError, db_error, events};
+use super::{StoreError, events};
 
 /// How long the writer waits before trying an unreachable database again, at most.
 const MAX_RETRY_DELAY: Duration = Duration::from_secs(5);
@@ -72,7 +73,11 @@ pub(crate) struct Settings {
 pub(crate) struct Writer {
     settings: Settings,
     runtime: Option<tokio::runtime::Runtime>,
-    pool: Option<AnyPool>,
+    /// The connection that writes; `None` until needed, and after a failure (it may be broken
+    /// or stalled).
+    conn: Option<WriteConn>,
+    /// SQLite: the second connection, for the writer's own WAL checkpoints.
+    checkpoints: Option<AnyPool>,
     /// Numbers the records that come without a journal.
     origin: String,
     next_number: u64,
@@ -115,7 +120,8 @@ impl Writer {
         Writer {
             settings,
             runtime: None,
-            pool: None,
+            conn: None,
+            checkpoints: None,
             origin: new_origin(),
             next_number: 1,
             held: Vec::new(),
@@ -356,8 +362,9 @@ impl Writer {
             events::WriteFailed { records: records as u64, spool: &self.spool_path(), reason: &reason }.emit();
         }
         self.failing = true;
-        // The pool may hold broken or stalled connections: start afresh next time.
-        self.pool = None;
+        // The connections may be broken or stalled: start afresh next time.
+        self.conn = None;
+        self.checkpoints = None;
         self.back_off();
     }
 
@@ -459,7 +466,19 @@ impl Writer {
         if !own || self.since_checkpoint < CHECKPOINT_EVERY || !idle {
             return;
         }
-        let (Some(runtime), Some(pool)) = (&self.runtime, &self.pool) else { return };
+        let Some(runtime) = &self.runtime else { return };
+        if self.checkpoints.is_none() {
+            // A pool may start its maintenance task: inside the writer's runtime.
+            let _inside = runtime.enter();
+            match super::open_pool_now(&self.settings.url, 1, Duration::from_secs(2)) {
+                Ok(pool) => self.checkpoints = Some(pool),
+                Err(error) => {
+                    events::CheckpointFailed { reason: &error.to_string() }.emit();
+                    return;
+                }
+            }
+        }
+        let Some(pool) = &self.checkpoints else { return };
         self.since_checkpoint = 0;
         let pool = pool.clone();
         self.checkpoint = Some(runtime.spawn(async move {
@@ -474,7 +493,7 @@ impl Writer {
     /// timeout: a stalled database is an outage, not a hang.
     fn transaction<T>(
         &mut self,
-        work: impl AsyncFnOnce(&mut AnyConnection, &mut RecentHeads) -> Result<T, StoreError>,
+        work: impl AsyncFnOnce(&mut WriteConn, &mut RecentHeads) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
         self.on_connection(true, work)
     }
@@ -484,7 +503,7 @@ impl Writer {
     fn on_connection<T>(
         &mut self,
         exclusive: bool,
-        work: impl AsyncFnOnce(&mut AnyConnection, &mut RecentHeads) -> Result<T, StoreError>,
+        work: impl AsyncFnOnce(&mut WriteConn, &mut RecentHeads) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
         if self.runtime.is_none() {
             let runtime = tokio::runtime::Builder::new_current_thread()
@@ -495,25 +514,36 @@ impl Writer {
         }
         let Some(runtime) = &self.runtime else { return Err(StoreError::WriterStopped) };
         let url = &self.settings.url;
-        let pool = &mut self.pool;
+        let slot = &mut self.conn;
         let recent_heads = &mut self.recent_heads;
         let timeout = self.settings.write_timeout;
         runtime.block_on(async {
-            if pool.is_none() {
-                *pool = Some(super::open_writer_pool(url)?);
-            }
-            let Some(pool) = pool.as_ref() else { return Err(StoreError::WriterStopped) };
+            // The connection moves into the attempt: one that times out is dropped with it.
+            let held = slot.take();
             let attempt = async {
-                let mut conn = pool.acquire().await.map_err(|source| url.connect_error(source))?;
-                if !exclusive {
-                    return work(&mut conn, recent_heads).await;
-                }
-                super::begin_exclusive(&mut conn, url.backend).await?;
-                let result = work(&mut conn, recent_heads).await;
-                super::finish(&mut conn, result, "committing audit records").await
+                let mut conn = match held {
+                    Some(conn) => conn,
+                    None => super::open_writer(url).await?,
+                };
+                let result = if exclusive {
+                    match super::begin_exclusive(&mut conn, url.backend).await {
+                        Ok(()) => {
+                            let result = work(&mut conn, recent_heads).await;
+                            super::finish(&mut conn, result, "committing audit records").await
+                        }
+                        Err(error) => Err(error),
+                    }
+                } else {
+                    work(&mut conn, recent_heads).await
+                };
+                Ok::<_, StoreError>((conn, result))
             };
             match tokio::time::timeout(timeout, attempt).await {
-                Ok(result) => result,
+                Ok(Ok((conn, result))) => {
+                    *slot = Some(conn);
+                    result
+                }
+                Ok(Err(error)) => Err(error),
                 // The connection is dropped with the future: the server rolls back (or, when
                 // the COMMIT got through, the records' identities keep a replay from storing
                 // them twice).
@@ -526,9 +556,9 @@ impl Writer {
     fn write(&mut self, records: &[Record]) -> Result<(), StoreError> {
         let backend = self.settings.url.backend;
         let (written, end, revisions) = self.transaction(async |conn, recent_heads| {
-            let fresh = not_yet_stored(conn, records).await?;
+            let fresh = super::marks::not_yet_stored(conn, records).await?;
             let (end, revision_ids) = append_bodies(conn, backend, fresh.iter().map(|r| &r.body), recent_heads).await?;
-            mark_stored(conn, records).await?;
+            super::marks::mark_stored(conn, records).await?;
             // Revision ids come in the order of the revisions among the fresh records.
             let revisions: Vec<((String, u64), i64)> = fresh
                 .iter()
@@ -626,50 +656,10 @@ impl Writer {
     }
 }
 
-/// The records of `records` the database does not have yet: those numbered above their
-/// writer's mark in `audit_writers`.
-async fn not_yet_stored<'r>(conn: &mut AnyConnection, records: &'r [Record]) -> Result<Vec<&'r Record>, StoreError> {
-    let mut marks: BTreeMap<&str, u64> = BTreeMap::new();
-    for record in records {
-        if !marks.contains_key(record.origin.as_str()) {
-            let mark: Option<i64> = sqlx::query_scalar("SELECT last_number FROM audit_writers WHERE origin = $1")
-                .bind(record.origin.as_str())
-                .fetch_optional(&mut *conn)
-                .await
-                .map_err(db_error("reading the writers' marks"))?;
-            marks.insert(&record.origin, mark.unwrap_or(0) as u64);
-        }
-    }
-    Ok(records.iter().filter(|r| r.number > marks[r.origin.as_str()]).collect())
-}
-
-/// Raises each writer's mark to the highest number of `records`, in the batch's transaction.
-async fn mark_stored(conn: &mut AnyConnection, records: &[Record]) -> Result<(), StoreError> {
-    let mut highest: BTreeMap<&str, u64> = BTreeMap::new();
-    for record in records {
-        let mark = highest.entry(&record.origin).or_default();
-        *mark = (*mark).max(record.number);
-    }
-    for (origin, number) in highest {
-        sqlx::query(
-            "INSERT INTO audit_writers (origin, last_number) VALUES ($1, $2) \
-             ON CONFLICT (origin) DO UPDATE SET last_number = CASE \
-             WHEN excluded.last_number > audit_writers.last_number THEN excluded.last_number \
-             ELSE audit_writers.last_number END",
-        )
-        .bind(origin)
-        .bind(number as i64)
-        .execute(&mut *conn)
-        .await
-        .map_err(db_error("recording the writers' marks"))?;
-    }
-    Ok(())
-}
-
 /// Appends entries, revisions and views inside the caller's exclusive transaction; returns the
 /// chain's new end, when anything was appended, and the ids of the revisions, in order.
 pub(crate) async fn append_bodies<'b>(
-    conn: &mut AnyConnection,
+    conn: &mut WriteConn,
     backend: Backend,
     bodies: impl Iterator<Item = &'b RecordBody>,
     recent_heads: &mut RecentHeads,

@@ -5,21 +5,32 @@
 
 mod postgres;
 mod sqlite;
+#[cfg(feature = "sqlite")]
+mod sqlite_ffi;
+#[cfg(feature = "sqlite")]
+mod sqlite_write;
 
 use std::future::Future;
 use std::pin::Pin;
 
-use sqlx::AnyConnection;
+#[cfg(feature = "sqlite")]
+pub(crate) use sqlite_write::RecentHeads;
 
-pub(crate) use sqlite::RecentHeads;
+/// What a SQLite writer remembers of its objects; nothing without SQLite.
+#[cfg(not(feature = "sqlite"))]
+#[derive(Default)]
+pub(crate) struct RecentHeads {
+    _nothing: (),
+}
 
 use super::StoreError;
 use super::chain::EntryRow;
+use super::conn::WriteConn;
 use super::url::Backend;
 
 /// Appends chained rows; the last argument is the chain's end before them.
 pub(crate) type AppendRows = for<'a> fn(
-    &'a mut AnyConnection,
+    &'a mut WriteConn,
     &'a [EntryRow],
     &'a mut RecentHeads,
     (i64, String),
@@ -28,7 +39,7 @@ pub(crate) type AppendRows = for<'a> fn(
 /// Removes entries up to `cut` and the revisions (with their versions) up to `last_revision`,
 /// past the append-only triggers; returns the entries removed.
 pub(crate) type PurgeRows =
-    for<'a> fn(&'a mut AnyConnection, i64, i64) -> Pin<Box<dyn Future<Output = Result<u64, StoreError>> + Send + 'a>>;
+    for<'a> fn(&'a mut WriteConn, i64, i64) -> Pin<Box<dyn Future<Output = Result<u64, StoreError>> + Send + 'a>>;
 
 /// One backend's ways.
 pub(crate) struct Dialect {

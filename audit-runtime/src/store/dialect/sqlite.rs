@@ -4,14 +4,8 @@
 //! pages) and one small row per object it touches, where an `(object, seq)` index would put
 //! each entry into a leaf page of its own (see the version 3 migration).
 
-use std::collections::HashMap;
-use std::sync::OnceLock;
-
-use sqlx::AnyConnection;
-
 use super::Dialect;
-use crate::store::append::{CHUNKS, bind_hashed_columns, chunks};
-use crate::store::chain::EntryRow;
+use crate::store::conn::{WriteConn, on_conn};
 use crate::store::{StoreError, db_error};
 
 pub(super) static DIALECT: Dialect = Dialect {
@@ -36,7 +30,12 @@ pub(super) static DIALECT: Dialect = Dialect {
     object_lists: true,
     own_checkpoints: true,
     refuses_data,
-    append: |conn, rows, recent, end_before| Box::pin(write_linked(conn, rows, recent, end_before)),
+    #[cfg(feature = "sqlite")]
+    append: |conn, rows, recent, end_before| {
+        Box::pin(super::sqlite_write::write_linked(conn.sqlite(), rows, recent, end_before))
+    },
+    #[cfg(not(feature = "sqlite"))]
+    append: |_, _, _, _| Box::pin(async { Err(StoreError::BackendNotBuilt { backend: "SQLite", feature: "sqlite" }) }),
 };
 
 /// Version 5: nothing an `UPDATE` can open. The delete triggers refuse every delete; only
@@ -64,41 +63,35 @@ const DELETE_TRIGGERS_ON: [&str; 3] = [
      BEGIN SELECT RAISE(ABORT, 'audit_versions is append-only'); END",
 ];
 
-async fn run_all(
-    conn: &mut AnyConnection,
-    statements: [&'static str; 3],
-    context: &'static str,
-) -> Result<(), StoreError> {
+async fn run_all(conn: &mut WriteConn, statements: [&'static str; 3], context: &'static str) -> Result<(), StoreError> {
     for statement in statements {
-        sqlx::query(statement).execute(&mut *conn).await.map_err(db_error(context))?;
+        conn.raw(statement, context).await?;
     }
     Ok(())
 }
 
-async fn purge(conn: &mut AnyConnection, cut: i64, last_revision: i64) -> Result<u64, StoreError> {
+/// Runs `sql` with one number bound; returns the rows it changed.
+async fn delete_through(
+    conn: &mut WriteConn,
+    sql: &'static str,
+    bound: i64,
+    context: &'static str,
+) -> Result<u64, StoreError> {
+    on_conn!(conn, c => sqlx::query(sql).bind(bound).execute(&mut *c).await.map(|done| done.rows_affected()))
+        .map_err(db_error(context))
+}
+
+async fn purge(conn: &mut WriteConn, cut: i64, last_revision: i64) -> Result<u64, StoreError> {
     run_all(conn, DELETE_TRIGGERS_OFF, "lifting the delete guards").await?;
-    sqlx::query("DELETE FROM audit_versions WHERE revision_id <= $1")
-        .bind(last_revision)
-        .execute(&mut *conn)
-        .await
-        .map_err(db_error("removing old versions"))?;
-    sqlx::query("DELETE FROM audit_revisions WHERE id <= $1")
-        .bind(last_revision)
-        .execute(&mut *conn)
-        .await
-        .map_err(db_error("removing old revisions"))?;
-    let removed = sqlx::query("DELETE FROM audit_entries WHERE seq <= $1")
-        .bind(cut)
-        .execute(&mut *conn)
-        .await
-        .map_err(db_error("removing old entries"))?
-        .rows_affected();
+    let versions = "DELETE FROM audit_versions WHERE revision_id <= $1";
+    delete_through(conn, versions, last_revision, "removing old versions").await?;
+    let revisions = "DELETE FROM audit_revisions WHERE id <= $1";
+    delete_through(conn, revisions, last_revision, "removing old revisions").await?;
+    let removed =
+        delete_through(conn, "DELETE FROM audit_entries WHERE seq <= $1", cut, "removing old entries").await?;
     // Objects whose every entry went: their lists are empty now.
-    sqlx::query("DELETE FROM audit_object_heads WHERE last_seq <= $1")
-        .bind(cut)
-        .execute(&mut *conn)
-        .await
-        .map_err(db_error("removing the heads of purged histories"))?;
+    let heads = "DELETE FROM audit_object_heads WHERE last_seq <= $1";
+    delete_through(conn, heads, cut, "removing the heads of purged histories").await?;
     run_all(conn, DELETE_TRIGGERS_ON, "restoring the delete guards").await?;
     Ok(removed)
 }
@@ -219,189 +212,3 @@ CREATE TABLE audit_outbox (
     record     TEXT NOT NULL
 );
 "#;
-
-/// The columns an entry is inserted with: the hashed ones, then the link to the object's
-/// previous entry (derived data, not hashed).
-const INSERT_COLUMNS: &str = "seq, time_us, actor_kind, actor_id, action, object_type, object_id, object_repr, \
-                              message, changes, request_id, prev_hash, hash, object_prev";
-
-/// The multi-row statements of a batch on SQLite.
-#[derive(Clone, Copy)]
-enum Statement {
-    /// Entries whose predecessors are all known: the 13 hashed columns, then `object_prev`.
-    InsertLinked,
-    /// Entries some of whose predecessors are not known: the 13 hashed columns, then the
-    /// predecessor when it is known, else the object's type and id to find it in
-    /// `audit_object_heads`.
-    InsertLookingUp,
-    /// The newest entry of each object: type, id, seq.
-    WriteHeads,
-}
-
-impl Statement {
-    const ALL: usize = 3;
-
-    #[cfg(test)]
-    fn parameters_per_row(self) -> usize {
-        match self {
-            Statement::InsertLinked => 14,
-            Statement::InsertLookingUp => 16,
-            Statement::WriteHeads => 3,
-        }
-    }
-
-    /// The text for `rows` rows (one of [`CHUNKS`]), built once per size. Anonymous `?`
-    /// placeholders: sqlx-sqlite looks `$N` up by name, once per parameter, which is quadratic
-    /// for a multi-row statement.
-    fn sql(self, rows: usize) -> &'static str {
-        static SQL: [[OnceLock<String>; CHUNKS.len()]; Statement::ALL] =
-            [const { [const { OnceLock::new() }; CHUNKS.len()] }; Statement::ALL];
-        let size_index = CHUNKS.iter().position(|size| *size == rows).unwrap_or(CHUNKS.len() - 1);
-        SQL[self as usize][size_index].get_or_init(|| {
-            let (head, row, tail) = match self {
-                // `OR FAIL`: a failing row fails the statement without undoing the rows before
-                // it, so SQLite keeps no statement journal (a copy of every page the statement
-                // touches); the whole transaction is rolled back on error anyway. The
-                // predecessor is looked up inside the statement rather than read first:
-                // sqlx-sqlite hands each result row across threads, which cost more than the
-                // insert.
-                Statement::InsertLinked => (
-                    format!("INSERT OR FAIL INTO audit_entries ({INSERT_COLUMNS}) VALUES "),
-                    "(?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                    "",
-                ),
-                Statement::InsertLookingUp => (
-                    format!("INSERT OR FAIL INTO audit_entries ({INSERT_COLUMNS}) VALUES "),
-                    "(?,?,?,?,?,?,?,?,?,?,?,?,?,COALESCE(?, (SELECT last_seq FROM audit_object_heads \
-                     WHERE object_type = ? AND object_id = ?)))",
-                    "",
-                ),
-                Statement::WriteHeads => (
-                    "INSERT INTO audit_object_heads (object_type, object_id, last_seq) VALUES ".to_owned(),
-                    "(?,?,?)",
-                    " ON CONFLICT (object_type, object_id) DO UPDATE SET last_seq = excluded.last_seq",
-                ),
-            };
-            format!("{head}{}{tail}", vec![row; CHUNKS[size_index]].join(","))
-        })
-    }
-}
-
-/// Objects a writer keeps the newest entry of, at most; past that it starts again.
-const RECENT_HEADS_CAPACITY: usize = 65_536;
-
-/// The newest entry of each object a writer appended to lately, so that its next batches link
-/// their entries without asking the database. Trusted only while the chain still ends at the
-/// entry this writer appended last: another writer's batch, or a batch of ours that was rolled
-/// back, changes the end, and the database is asked again.
-#[derive(Default)]
-pub(crate) struct RecentHeads {
-    /// `seq` and hash of the last entry this writer appended.
-    chain_end: Option<(i64, String)>,
-    /// Newest `seq` by object type, then object id.
-    newest: HashMap<String, HashMap<String, i64>>,
-    objects: usize,
-}
-
-impl RecentHeads {
-    fn get(&self, object_type: &str, object_id: &str) -> Option<i64> {
-        self.newest.get(object_type)?.get(object_id).copied()
-    }
-
-    fn clear(&mut self) {
-        self.newest.clear();
-        self.objects = 0;
-    }
-}
-
-/// SQLite: multi-row `INSERT`s of the cached sizes, each entry linked to its object's previous
-/// one, then the objects' new heads.
-async fn write_linked(
-    conn: &mut AnyConnection,
-    rows: &[EntryRow],
-    recent: &mut RecentHeads,
-    end_before: (i64, String),
-) -> Result<(), StoreError> {
-    if recent.chain_end.take().as_ref() != Some(&end_before) {
-        recent.clear();
-    }
-    // Each row's predecessor when it is in the batch or known to this writer (else the
-    // statement looks it up); the newest entry of each object.
-    let mut objects: Vec<(&str, &str)> = Vec::new();
-    let mut newest: HashMap<(&str, &str), i64> = HashMap::new();
-    let known_prev: Vec<Option<i64>> = rows
-        .iter()
-        .map(|row| {
-            let key = (row.object_type.as_str(), row.object_id.as_str());
-            match newest.insert(key, row.seq) {
-                Some(before) => Some(before),
-                None => {
-                    objects.push(key);
-                    recent.get(key.0, key.1)
-                }
-            }
-        })
-        .collect();
-
-    let mut offset = 0;
-    for chunk in chunks(rows) {
-        let known_prev = &known_prev[offset..offset + chunk.len()];
-        // Objects new to this writer (or first seen since another writer appended) make the
-        // statement look their predecessors up; the writer's own objects need no lookup.
-        let look_up = known_prev.iter().any(Option::is_none);
-        let shape = if look_up { Statement::InsertLookingUp } else { Statement::InsertLinked };
-        let mut statement = sqlx::query(shape.sql(chunk.len()));
-        for (row, known_prev) in chunk.iter().zip(known_prev) {
-            statement = bind_hashed_columns(statement, row).bind(*known_prev);
-            if look_up {
-                statement = statement.bind(row.object_type.as_str()).bind(row.object_id.as_str());
-            }
-        }
-        offset += chunk.len();
-        statement.execute(&mut *conn).await.map_err(db_error("writing audit entries"))?;
-    }
-    for chunk in chunks(&objects) {
-        let mut statement = sqlx::query(Statement::WriteHeads.sql(chunk.len()));
-        for key in chunk {
-            statement = statement.bind(key.0).bind(key.1).bind(newest[key]);
-        }
-        statement.execute(&mut *conn).await.map_err(db_error("linking the objects' latest entries"))?;
-    }
-
-    if recent.objects + objects.len() > RECENT_HEADS_CAPACITY {
-        recent.clear();
-    }
-    for (object_type, object_id) in objects {
-        let ids = match recent.newest.get_mut(object_type) {
-            Some(ids) => ids,
-            None => recent.newest.entry(object_type.to_owned()).or_default(),
-        };
-        let seq = newest[&(object_type, object_id)];
-        // An object seen before (the common case) is updated in place, without a new key.
-        match ids.get_mut(object_id) {
-            Some(known) => *known = seq,
-            None => {
-                ids.insert(object_id.to_owned(), seq);
-                recent.objects += 1;
-            }
-        }
-    }
-    let last = rows.last().expect("the batch is not empty");
-    recent.chain_end = Some((last.seq, last.hash.clone()));
-    Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn statements_have_one_placeholder_per_parameter() {
-        for statement in [Statement::InsertLinked, Statement::InsertLookingUp, Statement::WriteHeads] {
-            for rows in CHUNKS {
-                let sql = statement.sql(rows);
-                assert_eq!(sql.matches('?').count(), rows * statement.parameters_per_row(), "{sql}");
-            }
-        }
-    }
-}
