@@ -214,7 +214,11 @@ pub(crate) fn pop_tracing(id: &Id, meta: &'static Metadata<'static>) {
             let entry = &mut stack[at];
             entry.pushers = entry.pushers.saturating_sub(1);
             if entry.pushers == 0 {
-                stack.remove(at);
+                if at + 1 == stack.len() {
+                    stack.pop();
+                } else {
+                    stack.remove(at);
+                }
             }
         }
     });
