@@ -492,11 +492,15 @@ where
 }
 
 /// A `tracing_subscriber::Layer` that writes every event as one JSON line of the log schema.
+/// Give it its level with [`LogFilter`](super::LogFilter), so that `#[trace_span]` spans stay
+/// out of the registry.
 ///
 /// ```
+/// use audit_runtime::logging::{JsonLayer, LogFilter};
+/// use tracing_subscriber::filter::LevelFilter;
 /// use tracing_subscriber::prelude::*;
-/// let subscriber = tracing_subscriber::registry()
-///     .with(audit_runtime::logging::JsonLayer::new(std::io::stdout).with_source("worker"));
+/// let json = JsonLayer::new(std::io::stdout).with_source("worker");
+/// let subscriber = tracing_subscriber::registry().with(json.with_filter(LogFilter::level(LevelFilter::INFO)));
 /// tracing::subscriber::with_default(subscriber, || {
 ///     tracing::info!(object_id = 17, "object_created");
 /// });

@@ -354,7 +354,7 @@ mod enabled {
         };
         Ok(crate::logging::JsonLayer::new(MailLines { reporter })
             .with_source(source)
-            .with_filter(tracing_subscriber::filter::LevelFilter::ERROR)
+            .with_filter(crate::logging::LogFilter::level(tracing_subscriber::filter::LevelFilter::ERROR))
             .boxed())
     }
 

@@ -144,11 +144,13 @@ impl OtlpConfig {
     /// filter what is exported, prefer [`init`] (the log level applies inside the filter).
     ///
     /// ```no_run
+    /// use audit_runtime::logging::{JsonLayer, LogFilter};
+    /// use tracing_subscriber::filter::LevelFilter;
     /// use tracing_subscriber::prelude::*;
     /// let (otlp, _guard) = audit_runtime::telemetry::OtlpConfig::from_env()?.build()?;
     /// tracing_subscriber::registry()
     ///     .with(otlp)
-    ///     .with(audit_runtime::logging::JsonLayer::new(std::io::stdout))
+    ///     .with(JsonLayer::new(std::io::stdout).with_filter(LogFilter::level(LevelFilter::INFO)))
     ///     .init();
     /// # Ok::<(), audit_runtime::telemetry::TelemetryError>(())
     /// ```
