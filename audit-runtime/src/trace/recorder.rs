@@ -92,16 +92,22 @@ impl std::fmt::Debug for FastSpan {
 /// wants it.
 #[inline]
 pub(crate) fn begin(probe: &'static FnCallsite, parent: &Parent, slot: &mut Option<FastSpan>) {
-    if probe.interest().is_never() {
+    #[cfg(feature = "otlp")]
+    let exporters = LIVE_EXPORTERS.load(Ordering::Relaxed) != 0;
+    #[cfg(not(feature = "otlp"))]
+    let exporters = false;
+    let logs = LOG_FILTERS.load(Ordering::Relaxed);
+    // Without any of our filters the probe is never even registered.
+    if !(exporters || logs) || probe.interest().is_never() {
         return;
     }
     #[cfg(feature = "otlp")]
-    if LIVE_EXPORTERS.load(Ordering::Relaxed) != 0 {
+    if exporters {
         if let Some(recorder) = RECORDER.get() {
             recorder.begin(probe, parent, slot);
         }
     }
-    if !LOG_FILTERS.load(Ordering::Relaxed) {
+    if !logs {
         return;
     }
     let Some(recorder) = FIELD_RECORDER.get() else { return };
