@@ -43,6 +43,11 @@ unsafe impl GlobalAlloc for CountingAllocator {
 #[global_allocator]
 static GLOBAL: CountingAllocator = CountingAllocator;
 
+/// One test at a time: `tracing` caches a callsite's interest across all live subscribers, and
+/// a subscriber being built on another thread can leave it stale for a moment (a registry span
+/// made, and allocating, where none is wanted).
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 fn emit(i: u64) {
     tracing::info!(
         object_uuid = "1734afac-4c63-4b8c-9e1a-9f1f1b2c3d4e",
@@ -56,6 +61,7 @@ fn emit(i: u64) {
 
 #[test]
 fn an_enabled_event_does_not_allocate_after_warm_up() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     // The counter counts: an allocation of our own is seen.
     let before = allocations();
     drop(std::hint::black_box(vec![0u8; 64]));
@@ -87,6 +93,7 @@ fn handle(order_id: u64, log: bool) -> u64 {
 
 #[test]
 fn a_function_span_does_not_allocate_after_warm_up() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     let layer = JsonLayer::new(std::io::sink).with_filter(LogFilter::level(LevelFilter::INFO));
     let subscriber = tracing_subscriber::registry().with(layer);
     tracing::subscriber::with_default(subscriber, || {

@@ -136,29 +136,6 @@ fn lines_carry_the_same_fields_in_the_same_order_as_with_registry_spans() {
     assert!(!given.contains_key("request_id") && !given.contains_key("batch"), "{given:?}");
 }
 
-#[trace_span(fields(order = 1))]
-fn fast_alone() -> bool {
-    tracing::info!("alone");
-    // No `tracing` span was made for it: the toolkit keeps it.
-    tracing::Span::current().is_none()
-}
-
-#[test]
-fn with_only_our_layers_the_registry_makes_no_span_and_lines_keep_the_fields() {
-    let mut no_registry_span = false;
-    let lines = lines_with(filtered, || no_registry_span = fast_alone());
-    assert!(no_registry_span, "the function's span went through the registry");
-    assert_eq!(lines[0]["order"], 1);
-    assert_eq!(lines[0]["event"], "alone");
-    assert_eq!(audit_runtime::context::current_field("order"), None);
-
-    // A plain layer wants every span: the registry makes it.
-    let mut no_registry_span = true;
-    let lines = lines_with(plain, || no_registry_span = fast_alone());
-    assert!(!no_registry_span);
-    assert_eq!(lines[0]["order"], 1);
-}
-
 #[trace_span(fields(account))]
 fn bound(account: u32) -> Option<serde_json::Value> {
     audit_runtime::context::current_field("account")
