@@ -44,23 +44,14 @@ fn peer_logged(id: u64) -> u64 {
     black_box(id)
 }
 
+/// A span with one field and nothing inside: the JSON cases without an event, and the OTLP ones.
 #[trace_span(fields(id))]
-fn ours_quiet(id: u64) -> u64 {
+fn ours_empty(id: u64) -> u64 {
     black_box(id)
 }
 
 #[tracing::instrument]
-fn peer_quiet(id: u64) -> u64 {
-    black_box(id)
-}
-
-#[trace_span(fields(id))]
-fn ours_exported(id: u64) -> u64 {
-    black_box(id)
-}
-
-#[tracing::instrument]
-fn peer_exported(id: u64) -> u64 {
+fn peer_empty(id: u64) -> u64 {
     black_box(id)
 }
 
@@ -92,19 +83,19 @@ fn json(c: &mut Criterion) {
         .with(JsonLayer::new(std::io::sink).with_filter(LogFilter::level(LevelFilter::INFO)));
     tracing::subscriber::with_default(subscriber, || {
         group.bench_function("event inside/trace_span + JsonLayer", |b| b.iter(|| ours_logged(black_box(7))));
-        group.bench_function("no event/trace_span + JsonLayer", |b| b.iter(|| ours_quiet(black_box(7))));
+        group.bench_function("no event/trace_span + JsonLayer", |b| b.iter(|| ours_empty(black_box(7))));
     });
     let subscriber = tracing_subscriber::registry().with(JsonLayer::new(std::io::sink));
     tracing::subscriber::with_default(subscriber, || {
         group.bench_function("event inside/trace_span + plain JsonLayer", |b| b.iter(|| ours_logged(black_box(7))));
-        group.bench_function("no event/trace_span + plain JsonLayer", |b| b.iter(|| ours_quiet(black_box(7))));
+        group.bench_function("no event/trace_span + plain JsonLayer", |b| b.iter(|| ours_empty(black_box(7))));
     });
     let subscriber = tracing_subscriber::fmt().json().with_writer(std::io::sink).finish();
     tracing::subscriber::with_default(subscriber, || {
         group.bench_function("event inside/tracing::instrument + fmt().json()", |b| {
             b.iter(|| peer_logged(black_box(7)))
         });
-        group.bench_function("no event/tracing::instrument + fmt().json()", |b| b.iter(|| peer_quiet(black_box(7))));
+        group.bench_function("no event/tracing::instrument + fmt().json()", |b| b.iter(|| peer_empty(black_box(7))));
     });
     group.finish();
 }
@@ -119,7 +110,7 @@ fn otlp(c: &mut Criterion) {
     tracing::subscriber::with_default(subscriber, || {
         group.bench_function("trace_span + OtlpLayer + SpanExporter", |b| {
             ran = true;
-            b.iter(|| ours_exported(black_box(7)))
+            b.iter(|| ours_empty(black_box(7)))
         });
     });
     drop(guard);
@@ -133,7 +124,7 @@ fn otlp(c: &mut Criterion) {
     let subscriber = tracing_subscriber::registry().with(tracing_opentelemetry::layer().with_tracer(tracer));
     tracing::subscriber::with_default(subscriber, || {
         group.bench_function("tracing::instrument + tracing-opentelemetry + batch", |b| {
-            b.iter(|| peer_exported(black_box(7)))
+            b.iter(|| peer_empty(black_box(7)))
         });
     });
     let _ = provider.shutdown();
@@ -165,7 +156,7 @@ fn otlp_exporter_thread(c: &mut Criterion) {
             ran = true;
             b.iter_custom(|iters| {
                 for i in 0..iters {
-                    ours_exported(black_box(i));
+                    ours_empty(black_box(i));
                 }
                 let start = Instant::now();
                 assert!(guard.flush(Duration::from_secs(600)));
