@@ -452,11 +452,10 @@ mod enabled {
                         match runtime {
                             Ok(runtime) => {
                                 // A pool of this thread's own runtime (tokio I/O is bound to it).
-                                let pool = runtime.block_on(crate::store::open_pool(
-                                    store.database_url(),
-                                    1,
-                                    Duration::from_secs(5),
-                                ));
+                                let pool = {
+                                    let _inside = runtime.enter();
+                                    crate::store::open_pool(store.database_url(), 1, Duration::from_secs(5))
+                                };
                                 match pool {
                                     Ok(pool) => limiter = Some((runtime, pool)),
                                     Err(error) => ReportMail::RateLimitUnavailable { error: &error }.emit(),

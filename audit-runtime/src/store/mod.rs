@@ -56,14 +56,13 @@ pub use outbox::{AuditTransaction, InTransaction, TransactionRevision};
 pub use url::Backend;
 
 pub(crate) use error::db_error;
-pub(crate) use pool::{begin_exclusive, finish, open_pool_now, open_writer};
+pub(crate) use pool::{begin_exclusive, finish, open_pool, open_writer};
 // The mail reporter's rate limit (feature `smtp`) claims through the store's pool.
 #[cfg(feature = "smtp")]
 pub(crate) use write::claim;
 pub(crate) use write::{add_views, append_revision, day_text};
 
 use pool::migrated;
-pub(crate) use pool::open_pool;
 use url::DatabaseUrl;
 
 /// Connections to the audit database. Cheap to clone. Its reads are in `read.rs`, purging and
@@ -89,7 +88,7 @@ impl AuditStore {
     /// embedded migrations.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
         let url = migrated(url, schema::SCHEMA_VERSION).await?;
-        let pool = open_pool(&url, 8, Duration::from_secs(10)).await?;
+        let pool = open_pool(&url, 8, Duration::from_secs(10))?;
         Ok(AuditStore { inner: Arc::new(StoreInner { pool, url, read_only: false }) })
     }
 

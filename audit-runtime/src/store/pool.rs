@@ -20,19 +20,15 @@ pub(super) async fn migrated(url: &str, version: i64) -> Result<DatabaseUrl, Sto
     Ok(url)
 }
 
-/// A connection pool for `url`; connections are opened when first needed.
-pub(crate) async fn open_pool(url: &DatabaseUrl, max: u32, acquire: Duration) -> Result<AnyPool, StoreError> {
-    open_pool_now(url, max, acquire)
-}
-
 /// The writer's connection, with the dialect's settings for writers.
 pub(crate) async fn open_writer(url: &DatabaseUrl) -> Result<WriteConn, StoreError> {
     let dialect = dialect::of(url.backend);
     WriteConn::connect(url, &[dialect.connection_setup, dialect.writer_setup]).await
 }
 
-/// The same, outside async code (opening a lazy pool does not wait).
-pub(crate) fn open_pool_now(url: &DatabaseUrl, max: u32, acquire: Duration) -> Result<AnyPool, StoreError> {
+/// A connection pool for `url`; connections are opened when first needed (so opening it does
+/// not wait, and works outside async code too).
+pub(crate) fn open_pool(url: &DatabaseUrl, max: u32, acquire: Duration) -> Result<AnyPool, StoreError> {
     sqlx::any::install_default_drivers();
     let backend = url.backend;
     AnyPoolOptions::new()

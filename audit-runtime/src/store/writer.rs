@@ -470,7 +470,7 @@ impl Writer {
         if self.checkpoints.is_none() {
             // A pool may start its maintenance task: inside the writer's runtime.
             let _inside = runtime.enter();
-            match super::open_pool_now(&self.settings.url, 1, Duration::from_secs(2)) {
+            match super::open_pool(&self.settings.url, 1, Duration::from_secs(2)) {
                 Ok(pool) => self.checkpoints = Some(pool),
                 Err(error) => {
                     events::CheckpointFailed { reason: &error.to_string() }.emit();
