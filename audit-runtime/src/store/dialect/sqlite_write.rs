@@ -32,13 +32,10 @@ const INSERT_LINKED: &str = concat_insert!("?");
 /// object's type and id, to find the predecessor in `audit_object_heads` inside the statement.
 const INSERT_LOOKING_UP: &str =
     concat_insert!("(SELECT last_seq FROM audit_object_heads WHERE object_type = ? AND object_id = ?)");
-/// The newest entry of an object: type, id, seq.
-const WRITE_HEAD: &str = concat!(
-    "INSERT INTO audit_object_heads (object_type, object_id, last_seq) VALUES ",
-    "(?,?,?)",
-    " ON CONFLICT (object_type, object_id) DO UPDATE SET last_seq = excluded.last_seq"
-);
+/// The newest entry of objects: `HEADS_HEAD`, a `HEAD_ROW` (type, id, seq) per object,
+/// `HEADS_TAIL`.
 const HEADS_HEAD: &str = "INSERT INTO audit_object_heads (object_type, object_id, last_seq) VALUES ";
+const HEAD_ROW: &str = "(?,?,?)";
 const HEADS_TAIL: &str = " ON CONFLICT (object_type, object_id) DO UPDATE SET last_seq = excluded.last_seq";
 
 /// Objects a writer keeps the newest entry of, at most; past that it starts again.
@@ -130,9 +127,9 @@ pub(super) async fn write_linked(
 /// for each batch. The rows of a batch that fill no such statement go one by one.
 const WIDE: usize = 64;
 
-/// `row` (a parenthesised list of placeholders) `WIDE` times after `head`, then `tail`.
-fn wide(head: &str, row: &str, tail: &str) -> String {
-    format!("{head}{}{tail}", vec![row; WIDE].join(","))
+/// `row` (a parenthesised list of placeholders) `rows` times after `head`, then `tail`.
+fn repeated(head: &str, row: &str, tail: &str, rows: usize) -> String {
+    format!("{head}{}{tail}", vec![row; rows].join(","))
 }
 
 /// An entry's 13 hashed columns and its predecessor, in `INSERT_LINKED` order.
@@ -193,7 +190,7 @@ fn insert_rows(
             let statement = match &mut linked_wide {
                 Some(statement) => statement,
                 None => {
-                    let sql = wide(&INSERT_LINKED[..INSERT_LINKED.len() - WIDE_ROW.len()], WIDE_ROW, "");
+                    let sql = repeated(&INSERT_LINKED[..INSERT_LINKED.len() - WIDE_ROW.len()], WIDE_ROW, "", WIDE);
                     linked_wide.insert(Statement::prepare(handle, &sql)?)
                 }
             };
@@ -218,7 +215,7 @@ fn write_heads(
 ) -> Result<(), sqlx::Error> {
     let mut chunks = objects.chunks_exact(WIDE);
     if chunks.len() > 0 {
-        let sql = wide(HEADS_HEAD, "(?,?,?)", HEADS_TAIL);
+        let sql = repeated(HEADS_HEAD, HEAD_ROW, HEADS_TAIL, WIDE);
         let mut statement = Statement::prepare(handle, &sql)?;
         let mut values = Vec::with_capacity(WIDE * 3);
         for chunk in &mut chunks {
@@ -228,7 +225,7 @@ fn write_heads(
             statement.run(&values).map_err(|()| last_error(handle))?;
         }
     }
-    let mut statement = Statement::prepare(handle, WRITE_HEAD)?;
+    let mut statement = Statement::prepare(handle, &repeated(HEADS_HEAD, HEAD_ROW, HEADS_TAIL, 1))?;
     for key in chunks.remainder() {
         statement
             .run(&[Value::Text(key.0), Value::Text(key.1), Value::Int(newest[key])])
@@ -245,11 +242,10 @@ mod tests {
     fn statements_have_one_placeholder_per_parameter() {
         assert_eq!(INSERT_LINKED.matches('?').count(), 14);
         assert_eq!(INSERT_LOOKING_UP.matches('?').count(), 15);
-        assert_eq!(WRITE_HEAD.matches('?').count(), 3);
+        assert_eq!(repeated(HEADS_HEAD, HEAD_ROW, HEADS_TAIL, 1).matches('?').count(), 3);
         assert!(INSERT_LINKED.ends_with(WIDE_ROW));
-        let linked_wide = wide(&INSERT_LINKED[..INSERT_LINKED.len() - WIDE_ROW.len()], WIDE_ROW, "");
+        let linked_wide = repeated(&INSERT_LINKED[..INSERT_LINKED.len() - WIDE_ROW.len()], WIDE_ROW, "", WIDE);
         assert_eq!(linked_wide.matches('?').count(), 14 * WIDE);
-        assert_eq!(wide(HEADS_HEAD, "(?,?,?)", HEADS_TAIL).matches('?').count(), 3 * WIDE);
-        assert_eq!(WRITE_HEAD, format!("{HEADS_HEAD}(?,?,?){HEADS_TAIL}"));
+        assert_eq!(repeated(HEADS_HEAD, HEAD_ROW, HEADS_TAIL, WIDE).matches('?').count(), 3 * WIDE);
     }
 }
